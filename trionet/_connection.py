@@ -1,0 +1,536 @@
+"""4D's ``TCPConnection`` on trio: one network task per connection, driven by the lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from . import _transport
+from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType
+from ._exceptions import ConnectionClosedError, LocalProtocolError
+from ._handlers import (
+    CONNECTION_CALLBACKS,
+    CallbackDispatcher,
+    ChannelDispatcher,
+    Dispatcher,
+    EventChannel,
+    HandlerFailure,
+    resolve_callbacks,
+)
+from ._state import Input, Lifecycle, State
+from ._transport import Transport, TransportError
+from ._util import call_soon_in, check_port, check_timeout, unwrap_body_error
+
+if TYPE_CHECKING:
+    from ._listener import TCPListener
+
+__all__ = ["EVENT_BUFFER", "PENDING_LIMIT", "TCPConnection"]
+
+log = logging.getLogger("trionet.tcp")
+
+# How many events the ``events()`` channel holds before the network task waits.
+#
+# The buffer lets the reader run a little ahead of the consumer so that one scheduler pass
+# can move several chunks, which is most of the throughput gain; past a handful the gain is
+# gone.  Memory is what bounds it: a consumer that stops reading pins at most
+# EVENT_BUFFER x RECEIVE_SIZE bytes (1 MiB) here, plus the kernel's socket buffer, and then
+# TCP flow control stops the peer.
+EVENT_BUFFER = 16
+
+# How many bytes ``send()`` queues while the connection is still being opened.
+#
+# 4D lets a program send before the connection is up; the bytes wait and go out, in order,
+# once it is.  Without a cap a program that streams before the connect completes would
+# buffer without bound, so past this much ``send()`` waits for the connect to finish.
+PENDING_LIMIT = 256 * 1024
+
+# Defaults, each a keyword argument of ``new()``.
+#
+# 30 s is a common connect timeout (curl's and many clients' default) and long enough for a
+# SYN retry on a lossy path.  The close timeout bounds an orderly end: flushing what send()
+# accepted, FIN, and waiting for the peer's FIN; 10 s matches the WebSocket close timeout
+# trionet uses and covers a peer that is busy but alive, while a vanished peer costs at most
+# that long before the socket is closed hard.
+DEFAULT_CONNECTION_TIMEOUT = 30.0
+DEFAULT_CLOSE_TIMEOUT = 10.0
+
+_DATA = TCPEventType.DATA
+
+
+class TCPConnection:
+    """A TCP connection with 4D's event-driven API (4D ``TCPConnection``).
+
+    Create one with :meth:`new` (outgoing) or receive one from a :class:`TCPListener`
+    (incoming); either way it lives inside an ``async with`` block or the listener that
+    accepted it, and nothing it started outlives that scope.
+
+    Events go to the handler's callbacks when a handler is given, otherwise to
+    :meth:`events`.  Every connection's events are, in order::
+
+        connection · data* · (close | error) · terminate
+
+    or ``error · terminate`` when the connect fails.
+
+    Resource handling:
+        Leaving the ``async with`` block, :meth:`terminate`, or cancellation ends the
+        connection: what :meth:`send` accepted is flushed, FIN is sent, and the socket is
+        closed, all within ``close_timeout`` (past it, the socket is closed hard).
+        ``terminate`` is always the last event, and is delivered exactly once.
+
+    Error handling:
+        Network failures and exceptions raised by callbacks never propagate: they become
+        the ``error`` event and entries in :attr:`errors`.  Misuse of the API raises
+        :class:`~trionet.LocalProtocolError`, bad arguments ``TypeError``/``ValueError``.
+    """
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        port: int,
+        handler: object | None,
+        no_delay: bool,
+        connection_timeout: float,
+        close_timeout: float,
+        listener: TCPListener | None = None,
+        stream: trio.abc.Stream | None = None,
+    ) -> None:
+        """Use :meth:`new`; listeners create incoming connections themselves."""
+        self._address = address  # remote host as given, or the accepted peer's IP
+        self._port = port  # remote port
+        self._ip = address  # the peer's IP once known (events carry it)
+        self._no_delay = no_delay  # TCP_NODELAY wanted
+        self._connection_timeout = connection_timeout  # seconds allowed for connecting
+        self._close_timeout = close_timeout  # seconds allowed for an orderly end
+        self._listener = listener  # the TCPListener that accepted us, if any
+        self._handler = handler  # the user's handler object, or None (events() style)
+        self._lifecycle = Lifecycle()  # where we are; the only source of event order
+        self._transport = Transport(stream) if stream is not None else None
+        self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
+        self._pending: list[bytes] = []  # bytes sent before the connection was up
+        self._pending_size = 0  # total of _pending
+        self._failure: tuple[ErrorRecord, ...] | None = None  # failure seen by another task
+        self._close_requested = False  # terminate(), shutdown() after close, or scope end
+        self._network_task: trio.lowlevel.Task | None = None  # runs _run
+        self._token: trio.lowlevel.TrioToken | None = None  # for terminate() from threads
+        self._read_scope = trio.CancelScope()  # cancelled to stop reading and wind down
+        self._opened = trio.Event()  # the connect attempt has an outcome
+        self._closed = trio.Event()  # the socket is closed (close/error delivered)
+        self._consumer_done = trio.Event()  # iteration style: consumer moved past close
+        self._events: EventChannel[TCPEvent] | None = None
+        self._dispatcher: Dispatcher
+        if handler is None:
+            send, receive = trio.open_memory_channel[TCPEvent](EVENT_BUFFER)
+            self._events = EventChannel(receive, TCPEventType.CLOSE, self._consumer_done.set)
+            self._dispatcher = ChannelDispatcher(send)
+        else:
+            callbacks = resolve_callbacks(handler, CONNECTION_CALLBACKS, argument="handler")
+            self._dispatcher = CallbackDispatcher(callbacks)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def new(
+        cls,
+        address: str,
+        port: int,
+        handler: object | None = None,
+        *,
+        no_delay: bool = False,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> AbstractAsyncContextManager[TCPConnection]:
+        """Open a connection to ``address:port`` for the duration of an ``async with`` block.
+
+        Entering the block does not wait for the connect: the first event (``connection``,
+        or ``error`` if it failed) says how it went, and :meth:`send` may be called at once.
+
+        Args:
+            address: Host name or IP address of the server.
+            port: TCP port, 0..65535.
+            handler: An object (or mapping) with some of ``on_connection``, ``on_data``,
+                ``on_shutdown``, ``on_error``, ``on_terminate`` (or 4D's camelCase names),
+                each called as ``callback(connection, event)``, sync or async.  ``None``
+                delivers events to :meth:`events` instead.
+            no_delay: Disable Nagle's algorithm (``TCP_NODELAY``).
+            connection_timeout: Seconds allowed for resolving and connecting.
+            close_timeout: Seconds allowed for an orderly end before a hard close.
+
+        Returns:
+            An async context manager yielding the :class:`TCPConnection`.
+
+        Raises:
+            TypeError: an argument has the wrong type (the message names it).
+            ValueError: ``port`` is outside 0..65535 or a timeout is not positive.
+        """
+        if not isinstance(address, str):
+            raise TypeError(f"address must be a str, not {type(address).__name__}")
+        if not address:
+            raise ValueError("address must not be empty")
+        check_port(port)
+        if not isinstance(no_delay, bool):
+            raise TypeError(f"no_delay must be a bool, not {type(no_delay).__name__}")
+        conn = cls(
+            address=address,
+            port=port,
+            handler=handler,
+            no_delay=no_delay,
+            connection_timeout=check_timeout(connection_timeout, argument="connection_timeout"),
+            close_timeout=check_timeout(close_timeout, argument="close_timeout"),
+        )
+        return conn._lifetime()
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[TCPConnection]:
+        """Own the network task in a nursery for the span of an ``async with`` block."""
+        async with unwrap_body_error(), trio.open_nursery() as nursery:
+            await nursery.start(self._run)
+            try:
+                yield self
+            finally:
+                self._end_of_scope()
+
+    def _end_of_scope(self) -> None:
+        """The owning block is over: nobody reads ``events()`` any more; end orderly."""
+        if self._events is not None:
+            self._events.close()
+        self._request_close()
+
+    # -- public properties --------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """The remote host: the name or IP given to :meth:`new`, or the accepted peer's IP."""
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The remote port."""
+        return self._port
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed, as the network task has observed it."""
+        return self._closed.is_set()
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """Every failure seen on this connection, oldest first (a copy)."""
+        return list(self._errors)
+
+    @property
+    def listener(self) -> TCPListener | None:
+        """The :class:`TCPListener` that accepted this connection, or ``None``."""
+        return self._listener
+
+    @property
+    def no_delay(self) -> bool:
+        """Whether Nagle's algorithm is disabled (``TCP_NODELAY``); read-only."""
+        return self._no_delay
+
+    @property
+    def handler(self) -> object | None:
+        """The handler object given for this connection, or ``None``."""
+        return self._handler
+
+    def __repr__(self) -> str:
+        return (
+            f"<TCPConnection {self._address}:{self._port} "
+            f"{self._lifecycle.state.value}{' (handler)' if self._handler else ''}>"
+        )
+
+    # -- public methods -----------------------------------------------------------------
+
+    def events(self) -> trio.abc.ReceiveChannel[TCPEvent]:
+        """The bounded channel of this connection's events (when it has no handler).
+
+        ``async for event in conn.events()`` ends after the ``terminate`` event.  After a
+        ``close`` event caused by the peer, the connection stays writable until the
+        consumer asks for the next event; then trionet closes our side.
+
+        Raises:
+            LocalProtocolError: the connection has a handler, which receives the events.
+        """
+        if self._events is None:
+            raise LocalProtocolError("this connection delivers its events to its handler")
+        return self._events
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; returns once the kernel has accepted all of it.
+
+        Before the connection is up, the data is queued (up to 256 KiB; past that this
+        waits for the connect) and sent, in order, once it is.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like.
+            ConnectionClosedError: the connection can no longer send; nothing of ``data``
+                was accepted.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
+        lifecycle = self._lifecycle
+        if lifecycle.state is State.CONNECTING:
+            if self._pending_size + len(data) <= PENDING_LIMIT:
+                self._pending.append(bytes(data))
+                self._pending_size += len(data)
+                return
+            await self._opened.wait()
+        if not lifecycle.can_send or self._transport is None:
+            raise ConnectionClosedError(self._why_closed())
+        try:
+            await self._transport.send(data)
+        except TransportError as exc:
+            self._record(exc.record)
+            self._fail_from_outside((exc.record,))
+            raise ConnectionClosedError(exc.record.message) from exc
+
+    async def shutdown(self) -> None:
+        """Half-close: flush what was sent, send FIN, and keep reading until the peer closes.
+
+        After the peer's FIN (``close`` event) this ends the connection.  Idempotent.
+        """
+        if self._lifecycle.state is State.CONNECTING:
+            await self._opened.wait()
+        state = self._lifecycle.state
+        if state is State.OPEN and self._transport is not None:
+            self._lifecycle.handle(Input.SHUTDOWN)
+            try:
+                await self._transport.send_eof()
+            except TransportError as exc:
+                self._record(exc.record)
+                self._fail_from_outside((exc.record,))
+        elif state is State.READ_CLOSED:
+            self._request_close()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the connection is closed, or ``timeout`` seconds have passed.
+
+        Returns:
+            Whether the connection is closed.
+
+        Raises:
+            ValueError: ``timeout`` is negative.
+            LocalProtocolError: called from this connection's own callback, where it
+                would wait for itself.
+        """
+        if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+                raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}")
+            if timeout < 0 or math.isnan(timeout):
+                raise ValueError(f"timeout must be >= 0, got {timeout!r}")
+        if trio.lowlevel.current_task() is self._network_task and not self._closed.is_set():
+            raise LocalProtocolError("wait() inside this connection's own callback would deadlock")
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await self._closed.wait()
+        return self._closed.is_set()
+
+    def terminate(self) -> None:
+        """End the connection in order (flush, FIN, close) within ``close_timeout``.
+
+        Idempotent; callable from any task, and from other threads.  A callback running
+        now is allowed to finish (within ``close_timeout``) before the connection ends.
+        """
+        call_soon_in(self._token, self._request_close)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _why_closed(self) -> str:
+        if self._errors:
+            return f"the connection is closed ({self._errors[-1].message})"
+        if self._lifecycle.state is State.WRITE_CLOSED:
+            return "the connection's sending side was shut down"
+        return "the connection is closed"
+
+    def _request_close(self) -> None:
+        self._close_requested = True
+        if self._dispatcher.in_callback:
+            # Let the running callback finish, but not forever.
+            self._read_scope.deadline = min(
+                self._read_scope.deadline, trio.current_time() + self._close_timeout
+            )
+        else:
+            self._read_scope.cancel()
+
+    def _fail_from_outside(self, records: tuple[ErrorRecord, ...]) -> None:
+        """Another task saw the connection fail (already recorded); the network task
+        delivers the error."""
+        if self._failure is None:
+            self._failure = records
+        self._request_close()
+
+    def _record(self, record: ErrorRecord) -> None:
+        self._errors.append(record)
+        log.info("%s: %s", self, record.message)
+
+    def _handler_failed(self, failure: HandlerFailure) -> ErrorRecord:
+        record = ErrorRecord(
+            err_code=ErrorCode.HANDLER_RAISED, message=str(failure), component_signature="handler"
+        )
+        self._errors.append(record)
+        log.error("%s: %s", self, failure, exc_info=failure.__cause__)
+        return record
+
+    async def _emit(
+        self, event_type: TCPEventType, errors: tuple[ErrorRecord, ...] = ()
+    ) -> None:
+        """Deliver one lifecycle event; a failure in ``on_error``/``on_terminate`` is only logged."""
+        event = TCPEvent(type=event_type, ip=self._ip, port=self._port, errors=errors)
+        try:
+            await self._dispatcher.deliver(self, event)
+        except HandlerFailure as failure:
+            if event_type in (TCPEventType.ERROR, TCPEventType.TERMINATE):
+                self._handler_failed(failure)
+                return
+            raise
+
+    async def _feed(self, what: Input, errors: tuple[ErrorRecord, ...] = ()) -> None:
+        for event_type in self._lifecycle.handle(what):
+            await self._emit(event_type, errors)
+
+    async def _fail(self, errors: tuple[ErrorRecord, ...]) -> None:
+        """Feed a failure; a callback that raises while being told is logged, not re-fed."""
+        try:
+            await self._feed(Input.FAIL, errors)
+        except HandlerFailure as failure:  # pragma: no cover - ERROR callbacks are contained
+            self._handler_failed(failure)
+
+    async def _run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The network task: open, read until EOF, then wind down; never raises."""
+        self._network_task = trio.lowlevel.current_task()
+        self._token = trio.lowlevel.current_trio_token()
+        task_status.started()
+        try:
+            with self._read_scope:
+                await self._open()
+                if self._lifecycle.state is State.OPEN:
+                    await self._read()
+                if self._lifecycle.state is State.READ_CLOSED and self._events is not None:
+                    await self._consumer_done.wait()
+        except TransportError as exc:
+            self._record(exc.record)
+            await self._fail((exc.record,))
+        except HandlerFailure as failure:
+            records = (*(self._failure or ()), self._handler_failed(failure))
+            await self._fail(records)
+        finally:
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self._close_timeout
+                await self._wind_down()
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + self._close_timeout
+                await self._release()
+
+    async def _open(self) -> None:
+        """Connect (outgoing) or adopt the accepted stream, then flush what was queued."""
+        try:
+            if self._transport is None:
+                try:
+                    stream, self._ip, self._port = await _transport.connect(
+                        self._address,
+                        self._port,
+                        timeout=self._connection_timeout,
+                        no_delay=self._no_delay,
+                    )
+                except TransportError as exc:
+                    self._record(exc.record)
+                    await self._fail((exc.record,))
+                    return
+                self._transport = Transport(stream)
+            else:
+                self._transport.set_no_delay(self._no_delay)
+            transport = self._transport
+            await transport.gate.acquire()
+            try:
+                while self._pending:
+                    chunk = self._pending.pop(0)
+                    self._pending_size -= len(chunk)
+                    await transport.send_locked(chunk)
+                # Synchronous with the flush: no send() can slip in between.
+                opened = self._lifecycle.handle(Input.CONNECTED)
+            finally:
+                transport.gate.release()
+        finally:
+            self._opened.set()
+        for event_type in opened:
+            await self._emit(event_type)
+
+    async def _read(self) -> None:
+        """Deliver data until the peer's FIN (``close``) or a request to close."""
+        transport = self._transport
+        assert transport is not None
+        lifecycle = self._lifecycle
+        deliver = self._dispatcher.deliver
+        ip, port = self._ip, self._port
+        while not self._close_requested:
+            data = await transport.receive()
+            if not data:
+                await self._feed(Input.PEER_EOF)
+                return
+            if lifecycle.handle(Input.DATA):
+                await deliver(self, TCPEvent(type=_DATA, data=data, ip=ip, port=port))
+
+    async def _wind_down(self) -> None:
+        """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""
+        lifecycle = self._lifecycle
+        if self._failure is not None and lifecycle.state is not State.CLOSED:
+            await self._fail(self._failure)
+        if lifecycle.state in (State.CONNECTING, State.OPEN, State.WRITE_CLOSED, State.READ_CLOSED):
+            aborted: tuple[ErrorRecord, ...] = ()
+            if lifecycle.state is State.CONNECTING:
+                aborted = (
+                    ErrorRecord(
+                        err_code=ErrorCode.CONNECT_ABORTED,
+                        message=f"connection to {self._address}:{self._port} was terminated "
+                        "before it was established",
+                        component_signature="tcp",
+                    ),
+                )
+                self._errors.extend(aborted)
+            try:
+                await self._feed(Input.CLOSE, aborted)
+            except HandlerFailure as failure:
+                await self._fail((self._handler_failed(failure),))
+        transport = self._transport
+        if transport is not None:
+            if not transport.broken:
+                with trio.move_on_after(self._close_timeout) as scope:
+                    try:
+                        await transport.close_orderly()
+                    except TransportError as exc:
+                        self._record(exc.record)
+                if scope.cancelled_caught:
+                    self._record(
+                        ErrorRecord(
+                            err_code=ErrorCode.CLOSE_TIMEOUT,
+                            message=f"orderly close took longer than {self._close_timeout:g} s; "
+                            "closed hard",
+                            component_signature="tcp",
+                        )
+                    )
+            await transport.aclose()
+        if lifecycle.state is State.CLOSING:
+            lifecycle.handle(Input.FINISHED)
+
+    async def _release(self) -> None:
+        """Make sure the socket is closed, then deliver ``terminate`` (exactly once)."""
+        if self._transport is not None:
+            await self._transport.aclose()
+        if self._lifecycle.state is not State.CLOSED:
+            # The wind-down ran out of time (a callback or the peer was too slow): the
+            # socket was closed hard; deliver the error if close/error was not delivered.
+            record = ErrorRecord(
+                err_code=ErrorCode.CLOSE_TIMEOUT,
+                message=f"ending the connection took longer than {self._close_timeout:g} s; "
+                "closed hard",
+                component_signature="tcp",
+            )
+            self._record(record)
+            await self._fail((record,))
+        self._closed.set()
+        await self._feed(Input.RELEASE)
+        self._dispatcher.finish()

@@ -1,0 +1,370 @@
+"""4D's ``TCPListener`` on trio: accept loops and every accepted connection in one nursery."""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import trio
+
+from . import _transport
+from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, TCPConnection
+from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType
+from ._handlers import (
+    CONNECTION_CALLBACKS,
+    LISTENER_CALLBACKS,
+    HandlerFailure,
+    call_user,
+    resolve_callbacks,
+)
+from ._util import call_soon_in, check_port, check_timeout, unwrap_body_error
+
+__all__ = ["ERRORS_KEPT", "TCPListener"]
+
+log = logging.getLogger("trionet.tcp")
+
+#: A trio listener factory: how a :class:`TCPListener` gets its listening sockets.
+ListenerOpener = Callable[[], Awaitable[Sequence[trio.abc.Listener[trio.abc.Stream]]]]
+
+# How many records ``errors`` keeps (the newest).
+#
+# A public server sees failures for as long as it runs (refused handlers, resets during
+# accept, descriptor exhaustion); keeping them all would be a slow leak.  A hundred is
+# plenty to diagnose the last burst of trouble.
+ERRORS_KEPT = 100
+
+# Accept errors that mean "out of resources right now", not "this listener is broken".
+#
+# The same list as trio's serve_listeners: on these we log, wait a little for descriptors
+# or memory to come back, and keep accepting, instead of ending the listener.
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_RESOURCE_PAUSE = 0.100
+
+Serve = Callable[[TCPConnection], Awaitable[object]]
+
+
+class TCPListener:
+    """A TCP server with 4D's event-driven API (4D ``TCPListener``).
+
+    Create one with :meth:`new`.  Every accepted connection lives in the listener's
+    nursery: :meth:`terminate` (or leaving the ``async with`` block) closes the listening
+    sockets, frees the port, and ends each connection with its ``terminate`` event.
+
+    ``handler`` is either
+
+    * an object (or mapping) with ``on_connection(listener, event)`` that returns ``None``
+      to refuse the connection or a handler object for the new :class:`TCPConnection`, and
+      optional ``on_error(listener, event)`` and ``on_terminate(listener, event)`` (4D's
+      camelCase names work too); or
+    * an ``async def serve(conn)`` run in its own task for each connection, typically
+      ``async for event in conn.events(): ...``; the connection ends when it returns.
+
+    Error handling:
+        A callback or ``serve`` that raises ends only its own connection, with an ``error``
+        event; the listener keeps serving.  Accept failures are recorded in :attr:`errors`
+        and passed to ``on_error``.  A port that cannot be bound raises
+        :class:`~trionet.ListenError` when the block is entered.
+    """
+
+    def __init__(
+        self,
+        *,
+        handler: object,
+        opener: ListenerOpener,
+        no_delay: bool,
+        connection_timeout: float,
+        close_timeout: float,
+    ) -> None:
+        """Use :meth:`new`."""
+        self._opener = opener  # opens the listening sockets when the block is entered
+        self._handler = handler  # the user's handler object or serve function
+        self._serve: Serve | None = None  # set in serve style
+        self._callbacks: dict[TCPEventType, tuple[str, Callable[[Any, Any], Any]]] = {}
+        if inspect.iscoroutinefunction(handler):
+            self._serve = handler
+        else:
+            self._callbacks = resolve_callbacks(handler, LISTENER_CALLBACKS, argument="handler")
+            if TCPEventType.CONNECTION not in self._callbacks:
+                raise TypeError(
+                    "handler must be an async serve(conn) function or have an on_connection "
+                    "(or onConnection) callback"
+                )
+        self._options = {
+            "no_delay": no_delay,
+            "connection_timeout": connection_timeout,
+            "close_timeout": close_timeout,
+        }
+        self._port = 0  # bound port, known once listening
+        self._errors: deque[ErrorRecord] = deque(maxlen=ERRORS_KEPT)
+        self._connections: set[TCPConnection] = set()  # live accepted connections
+        self._accept_scope = trio.CancelScope()  # cancelled by terminate()
+        self._terminated = False  # terminate() was called
+        self._finished = trio.Event()  # everything ended and on_terminate ran
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    @classmethod
+    def new(
+        cls,
+        port: int,
+        handler: object,
+        *,
+        host: str | None = None,
+        backlog: int | None = None,
+        no_delay: bool = False,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    ) -> AbstractAsyncContextManager[TCPListener]:
+        """Listen on ``port`` for the duration of an ``async with`` block.
+
+        Args:
+            port: TCP port, 0..65535; 0 picks a free port (read it from :attr:`port`).
+            handler: A listener handler object or an ``async def serve(conn)`` (see the
+                class description).
+            host: Address or name to bind; ``None`` binds every local interface, as 4D does.
+            backlog: Listen queue length; ``None`` uses the system maximum.
+            no_delay: ``TCP_NODELAY`` for accepted connections.
+            connection_timeout: Kept for accepted connections' options (they are already
+                connected, so it does not apply to them).
+            close_timeout: Seconds each connection gets for an orderly end.
+
+        Returns:
+            An async context manager yielding the listening :class:`TCPListener`.
+
+        Raises:
+            TypeError: an argument has the wrong type (the message names it).
+            ValueError: ``port`` is outside 0..65535, or a timeout or ``backlog`` is not
+                positive.
+            ListenError: on entering the block, if the port cannot be bound.
+        """
+        check_port(port)
+        if host is not None and not isinstance(host, str):
+            raise TypeError(f"host must be a str or None, not {type(host).__name__}")
+        if backlog is not None:
+            if isinstance(backlog, bool) or not isinstance(backlog, int):
+                raise TypeError(f"backlog must be an int or None, not {type(backlog).__name__}")
+            if backlog <= 0:
+                raise ValueError(f"backlog must be positive, got {backlog}")
+        if not isinstance(no_delay, bool):
+            raise TypeError(f"no_delay must be a bool, not {type(no_delay).__name__}")
+
+        async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
+            return await _transport.open_listeners(host, port, backlog=backlog)
+
+        listener = cls(
+            handler=handler,
+            opener=opener,
+            no_delay=no_delay,
+            connection_timeout=check_timeout(connection_timeout, argument="connection_timeout"),
+            close_timeout=check_timeout(close_timeout, argument="close_timeout"),
+        )
+        return listener._lifetime()
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[TCPListener]:
+        self._token = trio.lowlevel.current_trio_token()
+        listeners = list(await self._opener())
+        self._port = _bound_port(listeners)
+        async with unwrap_body_error(), trio.open_nursery() as nursery:
+            nursery.start_soon(self._supervise, listeners)
+            try:
+                yield self
+            finally:
+                self.terminate()
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one picked by the system when ``port=0`` was given)."""
+        return self._port
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """The newest failures of this listener (at most 100), oldest first (a copy)."""
+        return list(self._errors)
+
+    @property
+    def connections(self) -> list[TCPConnection]:
+        """The accepted connections that have not terminated yet (a copy)."""
+        return list(self._connections)
+
+    @property
+    def handler(self) -> object:
+        """The handler object or serve function given to :meth:`new`."""
+        return self._handler
+
+    @property
+    def terminated(self) -> bool:
+        """Whether :meth:`terminate` was called (or the block was left)."""
+        return self._terminated
+
+    def terminate(self) -> None:
+        """Close the listening sockets, free the port, and end every connection.
+
+        Idempotent; safe from any task, and from other threads (it then runs in the
+        listener's trio thread).  Connections end in order, each within its close timeout;
+        the ``async with`` block waits for them when it exits.
+        """
+        call_soon_in(self._token, self._terminate_now)
+
+    async def wait(self) -> None:
+        """Wait until the listener and all its connections have ended."""
+        await self._finished.wait()
+
+    def __repr__(self) -> str:
+        state = "terminated" if self._terminated else "listening"
+        return f"<TCPListener port={self._port} {state} connections={len(self._connections)}>"
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _terminate_now(self) -> None:
+        if self._terminated:
+            return
+        self._terminated = True
+        self._accept_scope.cancel()
+        for conn in list(self._connections):
+            conn.terminate()
+
+    def _record(self, record: ErrorRecord) -> None:
+        self._errors.append(record)
+
+    async def _notify(self, event_type: TCPEventType, **fields: Any) -> Any:
+        """Call the listener callback for ``event_type`` (handler style only)."""
+        entry = self._callbacks.get(event_type)
+        if entry is None:
+            return None
+        event = TCPEvent(type=event_type, **fields)
+        return await call_user(entry[0], entry[1], self, event)
+
+    async def _report(self, record: ErrorRecord) -> None:
+        """Record a listener failure and tell ``on_error``; its own failure is logged."""
+        self._record(record)
+        try:
+            await self._notify(TCPEventType.ERROR, errors=(record,))
+        except HandlerFailure as failure:
+            log.error("%s: %s", self, failure, exc_info=failure.__cause__)
+
+    async def _supervise(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
+        """Own the accept loops and the connections; deliver the listener's terminate."""
+        try:
+            async with trio.open_nursery() as connections:
+                with self._accept_scope:
+                    async with trio.open_nursery() as accepting:
+                        for listener in listeners:
+                            accepting.start_soon(self._accept_loop, listener, connections)
+                # Accepting is over (terminate() or every accept loop failed).
+                self._terminate_now()
+        finally:
+            with trio.CancelScope(shield=True):
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)
+                try:
+                    await self._notify(TCPEventType.TERMINATE)
+                except HandlerFailure as failure:
+                    log.error("%s: %s", self, failure, exc_info=failure.__cause__)
+                self._finished.set()
+
+    async def _accept_loop(
+        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
+    ) -> None:
+        try:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    record = ErrorRecord(
+                        err_code=exc.errno or ErrorCode.ACCEPT_FAILED,
+                        message=f"accept failed on port {self._port}: {exc.strerror or exc}",
+                        component_signature="os",
+                    )
+                    log.warning("%s: %s", self, record.message)
+                    await self._report(record)
+                    if exc.errno in _RESOURCE_ERRNOS:
+                        await trio.sleep(_RESOURCE_PAUSE)
+                        continue
+                    return
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    return
+                connections.start_soon(self._handle, stream)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(listener)
+
+    async def _handle(self, stream: trio.abc.Stream) -> None:
+        """Run one accepted connection to its end; never raises."""
+        ip, port = _transport.remote_address(stream)
+        try:
+            handler = await self._choose_handler(stream, ip, port)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        if handler is _REFUSED:
+            await trio.aclose_forcefully(stream)
+            return
+        conn = TCPConnection(
+            address=ip,
+            port=port,
+            handler=handler,
+            listener=self,
+            stream=stream,
+            **self._options,
+        )
+        self._connections.add(conn)
+        try:
+            if self._terminated:
+                conn.terminate()
+            if self._serve is None:
+                await conn._run()
+            else:
+                await self._run_serve(conn, self._serve)
+        finally:
+            self._connections.discard(conn)
+
+    async def _choose_handler(self, stream: trio.abc.Stream, ip: str, port: int) -> object:
+        """Ask ``on_connection`` for the connection's handler (handler style)."""
+        if self._serve is not None:
+            return None
+        try:
+            result = await self._notify(TCPEventType.CONNECTION, ip=ip, port=port)
+            if result is not None:
+                resolve_callbacks(result, CONNECTION_CALLBACKS, argument="on_connection's result")
+        except (HandlerFailure, TypeError) as failure:
+            cause = failure.__cause__ if isinstance(failure, HandlerFailure) else failure
+            record = ErrorRecord(
+                err_code=ErrorCode.HANDLER_RAISED,
+                message=f"connection from {ip}:{port} refused: {failure}",
+                component_signature="handler",
+            )
+            log.error("%s: %s", self, record.message, exc_info=cause)
+            await self._report(record)
+            return _REFUSED
+        return _REFUSED if result is None else result
+
+    async def _run_serve(self, conn: TCPConnection, serve: Serve) -> None:
+        """Serve style: the connection's lifetime is the serve function's call."""
+        async with conn._lifetime():
+            try:
+                await serve(conn)
+            except Exception as exc:
+                failure = HandlerFailure(getattr(serve, "__name__", "serve"), exc)
+                failure.__cause__ = exc
+                conn._fail_from_outside((conn._handler_failed(failure),))
+
+
+_REFUSED = object()
+
+
+def _bound_port(listeners: Sequence[trio.abc.Listener[Any]]) -> int:
+    for listener in listeners:
+        if isinstance(listener, trio.SocketListener):
+            return int(listener.socket.getsockname()[1])
+        port = getattr(listener, "port", None)
+        if isinstance(port, int):
+            return port
+    return 0
+

@@ -1,0 +1,335 @@
+"""The I/O edge: the only module that awaits on byte streams and sockets.
+
+Everything that can fail here fails as :class:`TransportError`, which carries the
+:class:`~trionet.ErrorRecord` describing it; trio's and the operating system's exceptions
+are translated once, in this module, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import trio
+
+from ._events import ErrorCode, ErrorRecord
+from ._exceptions import ListenError
+
+__all__ = [
+    "RECEIVE_SIZE",
+    "SendGate",
+    "Transport",
+    "TransportError",
+    "connect",
+    "open_listeners",
+    "remote_address",
+]
+
+log = logging.getLogger("trionet.tcp")
+
+# How many bytes one receive asks the kernel for, and so the largest ``data`` event.
+#
+# Every chunk costs one event object, one trip through the dispatcher and, in iteration
+# style, one slot in the event channel, so larger chunks spread those costs over more bytes.
+# 64 KiB is what trio's own SocketStream uses by default and matches Linux's default socket
+# receive buffer on loopback; past it the gain in throughput is small while the memory a slow
+# consumer can pin (chunk size x channel slots) grows linearly.
+RECEIVE_SIZE = 65536
+
+
+class TransportError(Exception):
+    """A failure at the I/O edge, already translated into an :class:`ErrorRecord`."""
+
+    def __init__(self, record: ErrorRecord) -> None:
+        super().__init__(record.message)
+        self.record = record
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    """The first ``errno`` found on ``exc``, its cause chain, or inside an exception group."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno:
+            return current.errno
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return None
+
+
+def _broken(exc: BaseException, doing: str) -> TransportError:
+    code = _errno_of(exc)
+    if code is not None:
+        message = f"{doing} failed: {errno.errorcode.get(code, code)} ({_strerror(code)})"
+        return TransportError(ErrorRecord(err_code=code, message=message, component_signature="os"))
+    message = f"{doing} failed: {exc}" if str(exc) else f"{doing} failed: the stream broke"
+    return TransportError(
+        ErrorRecord(
+            err_code=ErrorCode.CONNECTION_BROKEN, message=message, component_signature="tcp"
+        )
+    )
+
+
+def _strerror(code: int) -> str:
+    try:
+        return os.strerror(code)
+    except ValueError:  # pragma: no cover - every errno has a text on Linux
+        return "unknown error"
+
+
+@contextmanager
+def _translated(doing: str) -> Iterator[None]:
+    """Turn trio's and the OS's stream failures into :class:`TransportError`."""
+    try:
+        yield
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise _broken(exc, doing) from exc
+
+
+class SendGate:
+    """A FIFO lock that costs no scheduler pass when it is free.
+
+    ``trio.Lock`` checkpoints on every acquire; sends already checkpoint inside
+    ``send_all``, so a second pass per message would only add latency to every round trip.
+    Ownership is handed straight to the next waiter on release, which keeps sends in the
+    order they were made.
+    """
+
+    __slots__ = ("_held", "_lot")
+
+    def __init__(self) -> None:
+        self._held = False  # whether some task is inside a send
+        self._lot = trio.lowlevel.ParkingLot()  # tasks waiting their turn, FIFO
+
+    async def acquire(self) -> None:
+        """Wait for the gate (without a checkpoint when it is free)."""
+        if self._held:
+            await self._lot.park()  # woken with ownership already handed over
+        else:
+            self._held = True
+
+    def release(self) -> None:
+        """Hand the gate to the next waiter, or open it."""
+        if not self._lot.unpark():
+            self._held = False
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class Transport:
+    """One connection's byte stream, with ordered sends and a bounded orderly close.
+
+    Resource handling:
+        The transport owns ``stream``: :meth:`aclose` releases it, and is idempotent.
+    """
+
+    __slots__ = ("broken", "eof_received", "gate", "stream")
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream  # the byte stream (a SocketStream, or a memory stream in tests)
+        self.gate = SendGate()  # serializes send_all / send_eof across tasks
+        self.broken = False  # a failure was seen: no orderly close is possible
+        self.eof_received = False  # the peer's FIN has been read
+
+    async def receive(self) -> bytes:
+        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
+        try:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.broken = True
+            raise _broken(exc, "receive") from exc
+        if not data:
+            self.eof_received = True
+        return data
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of ``data`` after every send that started before it."""
+        await self.gate.acquire()
+        try:
+            await self.send_locked(data)
+        finally:
+            self.gate.release()
+
+    async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; the caller holds :attr:`gate`."""
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.broken = True
+            raise _broken(exc, "send") from exc
+
+    async def send_eof(self) -> None:
+        """Send FIN after every pending send (a no-op on streams that cannot half-close)."""
+        async with self.gate:
+            with _failing(self, "shutdown"):
+                if isinstance(self.stream, trio.abc.HalfCloseableStream):
+                    await self.stream.send_eof()
+
+    async def close_orderly(self) -> None:
+        """Flush, send FIN, read and discard until the peer's FIN, then close.
+
+        Reading until the peer's FIN matters: closing a socket whose receive queue still
+        holds data makes the kernel send RST instead of FIN, and an RST can destroy data
+        the peer has not read yet.  The caller bounds the time this takes.
+        """
+        await self.send_eof()
+        with _failing(self, "close"):
+            while not self.eof_received:
+                if not await self.stream.receive_some(RECEIVE_SIZE):
+                    self.eof_received = True
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stream now, without waiting (idempotent)."""
+        await trio.aclose_forcefully(self.stream)
+
+    def set_no_delay(self, enabled: bool) -> None:
+        """Set ``TCP_NODELAY`` when the stream is a TCP socket."""
+        if isinstance(self.stream, trio.SocketStream):
+            self.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+
+
+@contextmanager
+def _failing(transport: Transport, doing: str) -> Iterator[None]:
+    try:
+        with _translated(doing):
+            yield
+    except TransportError:
+        transport.broken = True
+        raise
+
+
+def remote_address(stream: trio.abc.Stream) -> tuple[str, int]:
+    """The peer's ``(ip, port)`` of an accepted or connected stream.
+
+    Streams that are not sockets (the in-memory ones of :mod:`trionet.testing`) may carry a
+    ``remote_address`` attribute with that pair.
+    """
+    if isinstance(stream, trio.SocketStream):
+        try:
+            peer = stream.socket.getpeername()
+        except OSError:
+            return ("", 0)
+        return (str(peer[0]), int(peer[1]))
+    address = getattr(stream, "remote_address", None)
+    if isinstance(address, tuple) and len(address) == 2:
+        return (str(address[0]), int(address[1]))
+    return ("", 0)
+
+
+async def connect(
+    host: str, port: int, *, timeout: float, no_delay: bool
+) -> tuple[trio.SocketStream, str, int]:
+    """Open a TCP connection to ``host:port`` within ``timeout`` seconds.
+
+    Returns:
+        The stream and the peer's resolved ``(ip, port)``.
+
+    Raises:
+        TransportError: the name did not resolve, every address refused, or time ran out;
+            its record names the host.
+    """
+    try:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(host, port)
+    except trio.TooSlowError:
+        raise TransportError(
+            ErrorRecord(
+                err_code=ErrorCode.CONNECT_TIMEOUT,
+                message=f"connecting to {host}:{port} took longer than {timeout:g} s",
+                component_signature="tcp",
+            )
+        ) from None
+    except socket.gaierror as exc:
+        raise TransportError(
+            ErrorRecord(
+                err_code=ErrorCode.RESOLVE_FAILED,
+                message=f"cannot resolve host {host!r}: {exc.strerror or exc}",
+                component_signature="dns",
+            )
+        ) from exc
+    except OSError as exc:
+        code = _errno_of(exc)
+        reason = _strerror(code) if code is not None else str(exc)
+        raise TransportError(
+            ErrorRecord(
+                err_code=code if code is not None else ErrorCode.CONNECTION_BROKEN,
+                message=f"cannot connect to {host}:{port}: {reason}",
+                component_signature="os",
+            )
+        ) from exc
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, no_delay)
+    ip, remote_port = remote_address(stream)
+    return stream, ip or host, remote_port or port
+
+
+async def open_listeners(
+    host: str | None, port: int, *, backlog: int | None
+) -> list[trio.SocketListener]:
+    """Bind and listen on every address ``host`` resolves to, all on the same port.
+
+    ``host=None`` means every local interface (IPv4 and IPv6 where available).  With
+    ``port=0`` the first socket picks a free port and the others reuse it, so a listener
+    has one port whatever the address family.
+
+    Raises:
+        ListenError: the name did not resolve or a bind failed (for instance, port in use).
+    """
+    try:
+        infos = await trio.socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenError(exc.errno, f"cannot resolve listening host {host!r}: {exc}") from exc
+    listeners: list[trio.SocketListener] = []
+    seen: set[tuple[int, str]] = set()
+    chosen = port
+    try:
+        for family, type_, proto, _canon, sockaddr in infos:
+            if (family, sockaddr[0]) in seen:
+                continue
+            seen.add((family, sockaddr[0]))
+            sock = trio.socket.socket(family, type_, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                address = (sockaddr[0], chosen, *sockaddr[2:])
+                try:
+                    await sock.bind(address)
+                except OSError as exc:
+                    raise ListenError(
+                        exc.errno, f"cannot listen on {_show(sockaddr[0], chosen)}: {exc.strerror}"
+                    ) from exc
+                sock.listen(backlog if backlog is not None else socket.SOMAXCONN)
+                chosen = sock.getsockname()[1]
+            except BaseException:
+                sock.close()
+                raise
+            listeners.append(trio.SocketListener(sock))
+    except BaseException:
+        for listener in listeners:
+            listener.socket.close()
+        raise
+    if not listeners:
+        raise ListenError(errno.EADDRNOTAVAIL, f"no address to listen on for host {host!r}")
+    return listeners
+
+
+def _show(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

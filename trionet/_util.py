@@ -1,0 +1,83 @@
+"""Small helpers shared by the public classes: argument checks, scopes, thread hops."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import trio
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = [
+    "call_soon_in",
+    "check_port",
+    "check_timeout",
+    "in_trio_thread",
+    "unwrap_body_error",
+]
+
+
+def check_port(port: object, *, argument: str = "port") -> int:
+    """Return ``port`` if it is an ``int`` in 0..65535.
+
+    Raises:
+        TypeError: ``port`` is not an ``int`` (``bool`` is refused too).
+        ValueError: ``port`` is outside 0..65535.
+    """
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"{argument} must be an int, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{argument} must be in 0..65535, got {port}")
+    return port
+
+
+def check_timeout(value: object, *, argument: str, allow_none: bool = False) -> float:
+    """Return ``value`` as a positive float number of seconds (``inf`` for ``None``).
+
+    Raises:
+        TypeError: ``value`` is not a number.
+        ValueError: ``value`` is not positive, or is NaN.
+    """
+    if value is None and allow_none:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{argument} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def in_trio_thread(token: trio.lowlevel.TrioToken | None) -> bool:
+    """Whether the caller runs inside the trio run that ``token`` belongs to."""
+    try:
+        return trio.lowlevel.current_trio_token() is token
+    except RuntimeError:
+        return False
+
+
+def call_soon_in(token: trio.lowlevel.TrioToken | None, fn: Callable[[], None]) -> None:
+    """Run ``fn`` now if we are in ``token``'s run, else schedule it there (thread-safe)."""
+    if token is None or in_trio_thread(token):
+        fn()
+    else:
+        token.run_sync_soon(fn)
+
+
+@asynccontextmanager
+async def unwrap_body_error() -> AsyncIterator[None]:
+    """Re-raise a lone exception from an ``async with`` body without its exception group.
+
+    Our internal tasks never raise, so when a nursery-owning context manager fails the
+    group holds exactly the body's exception; the caller should see that exception as
+    it was raised, not wrapped.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
+            raise group.exceptions[0] from None
+        raise

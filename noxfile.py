@@ -1,0 +1,39 @@
+"""Sessions: tests, lint (ruff + mypy --strict), docs (Sphinx, warnings are errors), bench."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = ["3.11"]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (network traffic stays on 127.0.0.1)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format check) and mypy --strict."""
+    session.install("-e", ".", "ruff", "mypy")
+    session.run("ruff", "check", "trionet", "tests", "benchmarks", "noxfile.py", "docs")
+    session.run("mypy", "--strict", "trionet")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx docs; any warning fails the build."""
+    session.install("-e", ".", "sphinx>=7")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against bare trio and asyncio (not part of CI)."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/tcp_echo.py", *session.posargs)

@@ -1,0 +1,7 @@
+"""Run ``python -m trionet``."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +272,9 @@ class TCPConnection:
                 was accepted.
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data must be bytes, bytearray or memoryview, not {type(data).__name__}")
+            raise TypeError(
+                f"data must be bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
         lifecycle = self._lifecycle
         if lifecycle.state is State.CONNECTING:
             if self._pending_size + len(data) <= PENDING_LIMIT:
@@ -307,7 +309,7 @@ class TCPConnection:
         elif state is State.READ_CLOSED:
             self._request_close()
 
-    async def wait(self, timeout: float | None = None) -> bool:
+    async def wait(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - 4D's API
         """Wait until the connection is closed, or ``timeout`` seconds have passed.
 
         Returns:
@@ -357,8 +359,7 @@ class TCPConnection:
             self._read_scope.cancel()
 
     def _fail_from_outside(self, records: tuple[ErrorRecord, ...]) -> None:
-        """Another task saw the connection fail (already recorded); the network task
-        delivers the error."""
+        """Another task saw the connection fail (already recorded); the network task reports it."""
         if self._failure is None:
             self._failure = records
         self._request_close()
@@ -375,10 +376,8 @@ class TCPConnection:
         log.error("%s: %s", self, failure, exc_info=failure.__cause__)
         return record
 
-    async def _emit(
-        self, event_type: TCPEventType, errors: tuple[ErrorRecord, ...] = ()
-    ) -> None:
-        """Deliver one lifecycle event; a failure in ``on_error``/``on_terminate`` is only logged."""
+    async def _emit(self, event_type: TCPEventType, errors: tuple[ErrorRecord, ...] = ()) -> None:
+        """Deliver one lifecycle event; ``on_error``/``on_terminate`` failures are only logged."""
         event = TCPEvent(type=event_type, ip=self._ip, port=self._port, errors=errors)
         try:
             await self._dispatcher.deliver(self, event)

@@ -8,6 +8,7 @@ is frozen all the way down.
 from __future__ import annotations
 
 import enum
+
 import attrs
 
 __all__ = ["ErrorCode", "ErrorRecord", "TCPEvent", "TCPEventType"]
@@ -66,12 +67,12 @@ class ErrorRecord:
     component_signature: str
 
     @property
-    def errCode(self) -> int:  # noqa: N802 - 4D spelling
+    def errCode(self) -> int:
         """4D spelling of :attr:`err_code`."""
         return self.err_code
 
     @property
-    def componentSignature(self) -> str:  # noqa: N802 - 4D spelling
+    def componentSignature(self) -> str:
         """4D spelling of :attr:`component_signature`."""
         return self.component_signature
 

@@ -89,7 +89,9 @@ def resolve_callbacks(
             if callback is None:
                 continue
             if not callable(callback):
-                raise TypeError(f"{argument}.{name} must be callable, not {type(callback).__name__}")
+                raise TypeError(
+                    f"{argument}.{name} must be callable, not {type(callback).__name__}"
+                )
             found[event_type] = (name, callback)
             break
     if not found:

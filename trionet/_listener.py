@@ -94,11 +94,9 @@ class TCPListener:
                     "handler must be an async serve(conn) function or have an on_connection "
                     "(or onConnection) callback"
                 )
-        self._options = {
-            "no_delay": no_delay,
-            "connection_timeout": connection_timeout,
-            "close_timeout": close_timeout,
-        }
+        self._no_delay = no_delay  # TCP_NODELAY for accepted connections
+        self._connection_timeout = connection_timeout  # passed on to accepted connections
+        self._close_timeout = close_timeout  # each connection's orderly-close budget
         self._port = 0  # bound port, known once listening
         self._errors: deque[ErrorRecord] = deque(maxlen=ERRORS_KEPT)
         self._connections: set[TCPConnection] = set()  # live accepted connections
@@ -312,7 +310,9 @@ class TCPListener:
             handler=handler,
             listener=self,
             stream=stream,
-            **self._options,
+            no_delay=self._no_delay,
+            connection_timeout=self._connection_timeout,
+            close_timeout=self._close_timeout,
         )
         self._connections.add(conn)
         try:
@@ -367,4 +367,3 @@ def _bound_port(listeners: Sequence[trio.abc.Listener[Any]]) -> int:
         if isinstance(port, int):
             return port
     return 0
-

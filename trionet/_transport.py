@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +19,9 @@ import trio
 
 from ._events import ErrorCode, ErrorRecord
 from ._exceptions import ListenError
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
 __all__ = [
     "RECEIVE_SIZE",
@@ -155,7 +159,7 @@ class Transport:
             raise _broken(exc, "receive") from exc
         if not data:
             self.eof_received = True
-        return data
+        return bytes(data) if type(data) is not bytes else data
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data`` after every send that started before it."""
@@ -233,7 +237,7 @@ def remote_address(stream: trio.abc.Stream) -> tuple[str, int]:
 
 
 async def connect(
-    host: str, port: int, *, timeout: float, no_delay: bool
+    host: str, port: int, *, timeout: float, no_delay: bool  # noqa: ASYNC109
 ) -> tuple[trio.SocketStream, str, int]:
     """Open a TCP connection to ``host:port`` within ``timeout`` seconds.
 
@@ -297,7 +301,7 @@ async def open_listeners(
     except socket.gaierror as exc:
         raise ListenError(exc.errno, f"cannot resolve listening host {host!r}: {exc}") from exc
     listeners: list[trio.SocketListener] = []
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[int, object]] = set()
     chosen = port
     try:
         for family, type_, proto, _canon, sockaddr in infos:
@@ -314,7 +318,8 @@ async def open_listeners(
                     await sock.bind(address)
                 except OSError as exc:
                     raise ListenError(
-                        exc.errno, f"cannot listen on {_show(sockaddr[0], chosen)}: {exc.strerror}"
+                        exc.errno,
+                        f"cannot listen on {_show(str(sockaddr[0]), chosen)}: {exc.strerror}",
                     ) from exc
                 sock.listen(backlog if backlog is not None else socket.SOMAXCONN)
                 chosen = sock.getsockname()[1]

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import trio
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    from exceptiongroup import BaseExceptionGroup  # type: ignore[import-not-found]
 
 __all__ = [
     "call_soon_in",

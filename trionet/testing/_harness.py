@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
 import attrs
 import trio
 
@@ -224,4 +225,3 @@ class EventRecorder:
         while len(self.received) < size:
             await self._changed.park()
         return self.received
-

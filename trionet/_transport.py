@@ -237,7 +237,11 @@ def remote_address(stream: trio.abc.Stream) -> tuple[str, int]:
 
 
 async def connect(
-    host: str, port: int, *, timeout: float, no_delay: bool  # noqa: ASYNC109
+    host: str,
+    port: int,
+    *,
+    timeout: float,  # noqa: ASYNC109 - the connect budget, applied with fail_after
+    no_delay: bool,
 ) -> tuple[trio.SocketStream, str, int]:
     """Open a TCP connection to ``host:port`` within ``timeout`` seconds.
 

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import os
 import signal
 import socket
@@ -105,7 +106,8 @@ def run_trio_bare() -> None:
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(trio.serve_tcp, echo, 0, host=HOST)
+                serve = functools.partial(trio.serve_tcp, echo, 0, host=HOST)
+                listeners = await nursery.start(serve)
                 _ready(listeners[0].socket.getsockname()[1])
                 async for _ in signals:
                     break

@@ -205,6 +205,7 @@ class EventRecorder:
         return b"".join(event.data or b"" for event in self.events)
 
     async def _record(self, conn: TCPConnection, event: TCPEvent) -> None:
+        """Record ``event`` (and echo data when ``echo`` is set); every callback is this."""
         self.events.append(event)
         self._changed.unpark_all()
         if self.echo and event.type is TCPEventType.DATA and event.data:

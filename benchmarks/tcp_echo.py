@@ -58,6 +58,7 @@ STALL_TIMEOUT = 5.0  # seconds without any echoed byte before giving up on a ser
 DRAIN_TIMEOUT = 5.0  # seconds for the outstanding echo to arrive after the measurement
 STOP_TIMEOUT = 5.0  # seconds for a server to exit after SIGTERM (then after SIGKILL)
 POLL_INTERVAL = 0.05  # longest single wait in the client loops, so deadlines are checked
+_POLL = float(os.environ.get("BENCH_POLL", POLL_INTERVAL))
 
 
 class BenchmarkError(Exception):
@@ -258,7 +259,7 @@ def measure_throughput(server: ServerProcess, warmup: float, duration: float) ->
                     want_write = True
                     selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
                 continue
-            for _key, mask in selector.select(POLL_INTERVAL):
+            for _key, mask in selector.select(_POLL):
                 if mask & selectors.EVENT_WRITE:
                     want_write = False
                     selector.modify(sock, selectors.EVENT_READ)
@@ -273,7 +274,7 @@ def measure_throughput(server: ServerProcess, warmup: float, duration: float) ->
                     f"throughput: {sent - received} of {sent} bytes not echoed "
                     f"within {DRAIN_TIMEOUT:g} s"
                 )
-            if selector.select(POLL_INTERVAL):
+            if selector.select(_POLL):
                 received = _receive_block(recv_into, buffer, source, received)
         if received != sent:  # pragma: no cover - only a server echoing extra bytes
             raise BenchmarkError(f"throughput: sent {sent} bytes, received {received}")
@@ -378,7 +379,7 @@ def _drive_round_trips(
                 last_progress = now
         if now - last_progress > (STALL_TIMEOUT if sample is None else DRAIN_TIMEOUT):
             raise BenchmarkError(f"round trips: {in_flight} responses missing for too long")
-        for key, mask in selector.select(POLL_INTERVAL):
+        for key, mask in selector.select(_POLL):
             exchange = key.data
             if mask & selectors.EVENT_WRITE:
                 data, exchange.unsent = exchange.unsent, b""

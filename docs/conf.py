@@ -29,7 +29,7 @@ extensions = [
     "lifecycle_table",
 ]
 
-exclude_patterns = ["_build", "examples/README.rst"]
+exclude_patterns = ["_build"]
 templates_path: list[str] = []
 root_doc = "index"
 default_role = "py:obj"

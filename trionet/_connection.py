@@ -24,7 +24,7 @@ from ._handlers import (
 )
 from ._state import Input, Lifecycle, State
 from ._transport import Transport, TransportError
-from ._util import call_soon_in, check_port, check_timeout, unwrap_body_error
+from ._util import call_soon_in, check_port, check_timeout, current_token, unwrap_body_error
 
 if TYPE_CHECKING:
     from ._listener import TCPListener
@@ -117,7 +117,7 @@ class TCPConnection:
         self._failure: tuple[ErrorRecord, ...] | None = None  # failure seen by another task
         self._close_requested = False  # terminate(), shutdown() after close, or scope end
         self._network_task: trio.lowlevel.Task | None = None  # runs _run
-        self._token: trio.lowlevel.TrioToken | None = None  # for terminate() from threads
+        self._token = current_token()  # lets terminate() hop in from other threads
         self._read_scope = trio.CancelScope()  # cancelled to stop reading and wind down
         self._opened = trio.Event()  # the connect attempt has an outcome
         self._closed = trio.Event()  # the socket is closed (close/error delivered)

@@ -22,7 +22,7 @@ from ._handlers import (
     call_user,
     resolve_callbacks,
 )
-from ._util import call_soon_in, check_port, check_timeout, unwrap_body_error
+from ._util import call_soon_in, check_port, check_timeout, current_token, unwrap_body_error
 
 __all__ = ["ERRORS_KEPT", "TCPListener"]
 
@@ -103,7 +103,7 @@ class TCPListener:
         self._accept_scope = trio.CancelScope()  # cancelled by terminate()
         self._terminated = False  # terminate() was called
         self._finished = trio.Event()  # everything ended and on_terminate ran
-        self._token: trio.lowlevel.TrioToken | None = None
+        self._token = current_token()  # lets terminate() hop in from other threads
 
     @classmethod
     def new(

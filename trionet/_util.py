@@ -16,6 +16,7 @@ __all__ = [
     "call_soon_in",
     "check_port",
     "check_timeout",
+    "current_token",
     "in_trio_thread",
     "unwrap_body_error",
 ]
@@ -49,6 +50,14 @@ def check_timeout(value: object, *, argument: str, allow_none: bool = False) -> 
     if math.isnan(value) or value <= 0:
         raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def current_token() -> trio.lowlevel.TrioToken | None:
+    """The running trio's token, or ``None`` outside trio."""
+    try:
+        return trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return None
 
 
 def in_trio_thread(token: trio.lowlevel.TrioToken | None) -> bool:

@@ -119,7 +119,9 @@ async def test_connection_against_plain_trio_server() -> None:
     recorder = EventRecorder()
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
-            listeners = await nursery.start(functools.partial(trio.serve_tcp, handler, 0, host=HOST))
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, handler, 0, host=HOST)
+            )
             port = listeners[0].socket.getsockname()[1]
             async with TCPConnection.new(HOST, port, recorder) as conn:
                 # Sent before the connect completes: queued, then flushed in order.
@@ -241,7 +243,11 @@ def test_port_out_of_range_raises_value_error(port: int) -> None:
     [
         (lambda: TCPConnection.new(HOST, "80"), TypeError, "port"),  # type: ignore[arg-type]
         (lambda: TCPConnection.new(HOST, True), TypeError, "port"),
-        (lambda: TCPConnection.new(HOST, 80, connection_timeout=0), ValueError, "connection_timeout"),
+        (
+            lambda: TCPConnection.new(HOST, 80, connection_timeout=0),
+            ValueError,
+            "connection_timeout",
+        ),
         (lambda: TCPConnection.new(HOST, 80, close_timeout=-1.0), ValueError, "close_timeout"),
         (lambda: TCPConnection.new(HOST, 80, no_delay=1), TypeError, "no_delay"),  # type: ignore[arg-type]
         (lambda: TCPConnection.new(HOST, 80, object()), TypeError, "handler"),
@@ -509,3 +515,34 @@ def test_events_are_frozen() -> None:
     assert "x" in repr(event)
     long = TCPEvent(type=trionet.TCPEventType.DATA, data=b"y" * 1000)
     assert len(repr(long)) < 200
+
+
+async def test_data_queued_before_connect_is_flushed_when_block_ends_at_once() -> None:
+    """Leaving the block right after send() still delivers what send() accepted."""
+    received = bytearray()
+    done = trio.Event()
+
+    async def serve(conn: TCPConnection) -> None:
+        async for event in conn.events():
+            if event.type == "data":
+                assert event.data is not None
+                received.extend(event.data)
+        done.set()
+
+    with trio.fail_after(10):
+        async with TCPListener.new(0, serve, host=HOST) as listener:
+            async with TCPConnection.new(HOST, listener.port) as conn:
+                await conn.send(b"queued before the connect")
+            await done.wait()
+    assert bytes(received) == b"queued before the connect"
+    assert not any(r.err_code == ErrorCode.CONNECT_ABORTED for r in conn.errors)
+
+
+async def test_terminate_before_connect_without_data_aborts() -> None:
+    async with TCPListener.new(0, EchoListener(), host=HOST) as listener:
+        with trio.fail_after(10):
+            async with TCPConnection.new(HOST, listener.port) as conn:
+                conn.terminate()
+                events = [event async for event in conn.events()]
+    assert [e.type.value for e in events] == ["error", "terminate"]
+    assert events[0].errors[0].err_code == ErrorCode.CONNECT_ABORTED

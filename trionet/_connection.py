@@ -116,9 +116,11 @@ class TCPConnection:
         self._pending_size = 0  # total of _pending
         self._failure: tuple[ErrorRecord, ...] | None = None  # failure seen by another task
         self._close_requested = False  # terminate(), shutdown() after close, or scope end
+        self._close_deadline = math.inf  # when the orderly end must be over (trio clock)
         self._network_task: trio.lowlevel.Task | None = None  # runs _run
         self._token = current_token()  # lets terminate() hop in from other threads
         self._read_scope = trio.CancelScope()  # cancelled to stop reading and wind down
+        self._interruptible = False  # the network task waits on the network, not on users
         self._opened = trio.Event()  # the connect attempt has an outcome
         self._closed = trio.Event()  # the socket is closed (close/error delivered)
         self._consumer_done = trio.Event()  # iteration style: consumer moved past close
@@ -205,7 +207,7 @@ class TCPConnection:
 
     @property
     def address(self) -> str:
-        """The remote host: the name or IP given to :meth:`new`, or the accepted peer's IP."""
+        """The remote host, as given to :meth:`new` (name or IP) or the accepted peer's IP."""
         return self._address
 
     @property
@@ -316,6 +318,7 @@ class TCPConnection:
             Whether the connection is closed.
 
         Raises:
+            TypeError: ``timeout`` is not a number or ``None``.
             ValueError: ``timeout`` is negative.
             LocalProtocolError: called from this connection's own callback, where it
                 would wait for itself.
@@ -349,14 +352,18 @@ class TCPConnection:
         return "the connection is closed"
 
     def _request_close(self) -> None:
-        self._close_requested = True
-        if self._dispatcher.in_callback:
-            # Let the running callback finish, but not forever.
-            self._read_scope.deadline = min(
-                self._read_scope.deadline, trio.current_time() + self._close_timeout
-            )
-        else:
+        """Start the orderly end; it must be over within ``close_timeout`` from now."""
+        if not self._close_requested:
+            self._close_requested = True
+            self._close_deadline = trio.current_time() + self._close_timeout
+        if self._interruptible and not (
+            self._lifecycle.state is State.CONNECTING and self._pending
+        ):
             self._read_scope.cancel()
+        else:
+            # Event delivery (a callback, or a wait for room in the events() channel) and a
+            # connect with queued data are allowed to finish -- but not past the deadline.
+            self._read_scope.deadline = self._close_deadline
 
     def _fail_from_outside(self, records: tuple[ErrorRecord, ...]) -> None:
         """Another task saw the connection fail (already recorded); the network task reports it."""
@@ -409,6 +416,7 @@ class TCPConnection:
                 if self._lifecycle.state is State.OPEN:
                     await self._read()
                 if self._lifecycle.state is State.READ_CLOSED and self._events is not None:
+                    self._interruptible = True
                     await self._consumer_done.wait()
         except TransportError as exc:
             self._record(exc.record)
@@ -417,18 +425,23 @@ class TCPConnection:
             records = (*(self._failure or ()), self._handler_failed(failure))
             await self._fail(records)
         finally:
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self._close_timeout
+            # One budget for the whole orderly end (callbacks for close/error, flush, FIN,
+            # drain), counted from the close request, or from now if the scope was cancelled.
+            if not self._close_requested:
+                self._close_deadline = trio.current_time() + self._close_timeout
+            with trio.CancelScope(shield=True, deadline=self._close_deadline) as ending:
                 await self._wind_down()
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + self._close_timeout
-                await self._release()
+            # on_terminate gets a budget of its own: it must run even after a timeout.
+            with trio.CancelScope(shield=True) as releasing:
+                releasing.deadline = trio.current_time() + self._close_timeout
+                await self._release(timed_out=ending.cancelled_caught)
 
     async def _open(self) -> None:
         """Connect (outgoing) or adopt the accepted stream, then flush what was queued."""
         try:
             if self._transport is None:
                 try:
+                    self._interruptible = True
                     stream, self._ip, self._port = await _transport.connect(
                         self._address,
                         self._port,
@@ -439,6 +452,8 @@ class TCPConnection:
                     self._record(exc.record)
                     await self._fail((exc.record,))
                     return
+                finally:
+                    self._interruptible = False
                 self._transport = Transport(stream)
             else:
                 self._transport.set_no_delay(self._no_delay)
@@ -466,7 +481,11 @@ class TCPConnection:
         deliver = self._dispatcher.deliver
         ip, port = self._ip, self._port
         while not self._close_requested:
+            self._interruptible = True
             data = await transport.receive()
+            self._interruptible = False
+            if self._close_requested:
+                break  # terminate() came while the data was on its way: it is discarded
             if not data:
                 await self._feed(Input.PEER_EOF)
                 return
@@ -476,6 +495,11 @@ class TCPConnection:
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""
         lifecycle = self._lifecycle
+        owed = self._dispatcher.owed
+        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
+            # Cancelled while waiting for room in the channel: close/error is still due.
+            self._dispatcher.owed = None
+            await self._dispatcher.deliver(self, owed)
         if self._failure is not None and lifecycle.state is not State.CLOSED:
             await self._fail(self._failure)
         if lifecycle.state in (State.CONNECTING, State.OPEN, State.WRITE_CLOSED, State.READ_CLOSED):
@@ -497,31 +521,24 @@ class TCPConnection:
         transport = self._transport
         if transport is not None:
             if not transport.broken:
-                with trio.move_on_after(self._close_timeout) as scope:
-                    try:
-                        await transport.close_orderly()
-                    except TransportError as exc:
-                        self._record(exc.record)
-                if scope.cancelled_caught:
-                    self._record(
-                        ErrorRecord(
-                            err_code=ErrorCode.CLOSE_TIMEOUT,
-                            message=f"orderly close took longer than {self._close_timeout:g} s; "
-                            "closed hard",
-                            component_signature="tcp",
-                        )
-                    )
+                try:
+                    await transport.close_orderly()
+                except TransportError as exc:
+                    self._record(exc.record)
             await transport.aclose()
         if lifecycle.state is State.CLOSING:
             lifecycle.handle(Input.FINISHED)
 
-    async def _release(self) -> None:
-        """Make sure the socket is closed, then deliver ``terminate`` (exactly once)."""
+    async def _release(self, *, timed_out: bool) -> None:
+        """Make sure the socket is closed, then deliver ``terminate`` (exactly once).
+
+        Args:
+            timed_out: The wind-down ran out of its close budget (a callback or the peer
+                was too slow); the socket is then closed hard here.
+        """
         if self._transport is not None:
             await self._transport.aclose()
-        if self._lifecycle.state is not State.CLOSED:
-            # The wind-down ran out of time (a callback or the peer was too slow): the
-            # socket was closed hard; deliver the error if close/error was not delivered.
+        if timed_out:
             record = ErrorRecord(
                 err_code=ErrorCode.CLOSE_TIMEOUT,
                 message=f"ending the connection took longer than {self._close_timeout:g} s; "
@@ -529,6 +546,7 @@ class TCPConnection:
                 component_signature="tcp",
             )
             self._record(record)
+            # Delivers error only if neither close nor error was delivered yet.
             await self._fail((record,))
         self._closed.set()
         await self._feed(Input.RELEASE)

@@ -122,10 +122,12 @@ async def call_user(name: str, callback: Callback, owner: object, event: object)
 class Dispatcher:
     """Delivers one connection's events, in order."""
 
-    __slots__ = ("in_callback",)
+    __slots__ = ("owed",)
 
     def __init__(self) -> None:
-        self.in_callback = False  # True while user code runs in the network task
+        #: An event whose delivery was interrupted by cancellation before the consumer
+        #: got it (channel style only: a callback that started has received its event).
+        self.owed: Any = None
 
     async def deliver(self, owner: object, event: Any) -> None:
         """Hand ``event`` to the consumer; returns when the consumer has taken it."""
@@ -151,13 +153,8 @@ class CallbackDispatcher(Dispatcher):
             HandlerFailure: the callback raised.
         """
         entry = self._callbacks.get(event.type)
-        if entry is None:
-            return
-        self.in_callback = True
-        try:
+        if entry is not None:
             await call_user(entry[0], entry[1], owner, event)
-        finally:
-            self.in_callback = False
 
 
 class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
@@ -246,9 +243,11 @@ class ChannelDispatcher(Dispatcher):
                 # scheduler pass here when there is room keeps the per-chunk cost low.
                 self._send.send_nowait(event)
             except trio.WouldBlock:
+                self.owed = event
                 await self._send.send(event)
+                self.owed = None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            self.owed = None
 
     def finish(self) -> None:
         """Close the sending end: consumers see the end of the channel."""

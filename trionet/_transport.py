@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import trio
@@ -142,13 +142,14 @@ class Transport:
         The transport owns ``stream``: :meth:`aclose` releases it, and is idempotent.
     """
 
-    __slots__ = ("broken", "eof_received", "gate", "stream")
+    __slots__ = ("broken", "eof_received", "eof_sent", "gate", "stream")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream  # the byte stream (a SocketStream, or a memory stream in tests)
         self.gate = SendGate()  # serializes send_all / send_eof across tasks
         self.broken = False  # a failure was seen: no orderly close is possible
         self.eof_received = False  # the peer's FIN has been read
+        self.eof_sent = False  # our FIN has been sent
 
     async def receive(self) -> bytes:
         """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
@@ -180,6 +181,9 @@ class Transport:
     async def send_eof(self) -> None:
         """Send FIN after every pending send (a no-op on streams that cannot half-close)."""
         async with self.gate:
+            if self.eof_sent:
+                return
+            self.eof_sent = True
             with _failing(self, "shutdown"):
                 if isinstance(self.stream, trio.abc.HalfCloseableStream):
                     await self.stream.send_eof()
@@ -191,12 +195,28 @@ class Transport:
         holds data makes the kernel send RST instead of FIN, and an RST can destroy data
         the peer has not read yet.  The caller bounds the time this takes.
         """
-        await self.send_eof()
+        failures: list[TransportError] = []
+
+        async def guarded(step: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await step()
+            except TransportError as exc:
+                failures.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            # Drain while waiting to send FIN: a send still in flight may only finish once
+            # the peer can write to us again (an echoing peer, say).
+            nursery.start_soon(guarded, self._drain)
+            await guarded(self.send_eof)
+        await self.aclose()
+        if failures:
+            raise failures[0]
+
+    async def _drain(self) -> None:
         with _failing(self, "close"):
             while not self.eof_received:
                 if not await self.stream.receive_some(RECEIVE_SIZE):
                     self.eof_received = True
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the stream now, without waiting (idempotent)."""

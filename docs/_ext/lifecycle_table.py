@@ -14,7 +14,7 @@ Options:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -55,7 +55,10 @@ class LifecycleTable(SphinxDirective):
     """Render ``trionet._state.TRANSITIONS`` as a table."""
 
     has_content = False
-    option_spec = {"state": directives.unchanged, "sendable": directives.flag}
+    option_spec: ClassVar[dict[str, Any]] = {
+        "state": directives.unchanged,
+        "sendable": directives.flag,
+    }
 
     def run(self) -> list[nodes.Node]:
         """Build the table node (and the optional sentence about ``send()``)."""

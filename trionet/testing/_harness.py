@@ -47,7 +47,7 @@ class ConnectionPair:
     a: TCPConnection
     #: The second connection (think "server").
     b: TCPConnection
-    #: The stream under ``a``: use it to inject faults on that side.
+    #: The stream under ``a`` (use it to inject faults on that side).
     a_stream: MemoryTCPStream
     #: The stream under ``b``.
     b_stream: MemoryTCPStream

@@ -148,7 +148,10 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()
 
     async def send_eof(self) -> None:
-        """Half-close: the peer reads EOF after the bytes already sent."""
+        """Half-close: the peer reads EOF after the bytes already sent (idempotent)."""
+        if self._out.eof and not self._closed:
+            await trio.lowlevel.checkpoint()
+            return
         self._check(self._out)
         if not self._link.vanished:
             self._out.eof = True

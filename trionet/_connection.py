@@ -538,6 +538,11 @@ class TCPConnection:
         """
         if self._transport is not None:
             await self._transport.aclose()
+        owed = self._dispatcher.owed
+        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
+            # The close budget ran out while close/error waited for room in the channel.
+            self._dispatcher.owed = None
+            await self._dispatcher.deliver(self, owed)
         if timed_out:
             record = ErrorRecord(
                 err_code=ErrorCode.CLOSE_TIMEOUT,

@@ -99,6 +99,8 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
     def vanish(self) -> None:
         """Make the peer disappear: no more data, FIN or reset either way."""
         self._link.vanished = True
+        for pipe in self._link.pipes:
+            pipe.wake()
 
     def stall(self) -> None:
         """Stop reading on this end until :meth:`resume`."""
@@ -107,6 +109,7 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
     def resume(self) -> None:
         """Read again after :meth:`stall`."""
         self._stalled.set()
+        self._in.wake()
 
     # -- the Stream interface -----------------------------------------------------------
 
@@ -162,10 +165,13 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
         """Return some bytes (at most ``max_bytes``), or ``b""`` once the peer sent EOF."""
         if self.receive_delay:
             await trio.sleep(self.receive_delay)
-        await self._stalled.wait()
         pipe = self._in
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
+            if not self._stalled.is_set():
+                # Also holds a receive that was already waiting when stall() was called.
+                await self._stalled.wait()
+                continue
             self._check(pipe)
             if pipe.buffer and not self._link.vanished:
                 break
@@ -190,11 +196,12 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
             self._closed = True
             if not self._link.vanished:
                 self._out.eof = True
-            # Unread incoming data at close is what makes a real socket send RST.
-            if self._in.buffer and not self._link.vanished:
-                self._out.broken = True
-            # Like a closed socket, later sends from the peer are refused.
-            self._in.broken = True
+            if not self._link.vanished:
+                # Unread incoming data at close is what makes a real socket send RST.
+                if self._in.buffer:
+                    self._out.broken = True
+                # Like a closed socket, later sends from the peer are refused.
+                self._in.broken = True
             self._out.wake()
             self._in.wake()
         await trio.lowlevel.checkpoint()

@@ -21,7 +21,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict."""
     session.install("-e", ".", "ruff", "mypy")
-    session.run("ruff", "check", "trionet", "tests", "benchmarks", "noxfile.py", "docs")
+    paths = ["trionet", "tests", "benchmarks", "noxfile.py", "docs"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("mypy", "--strict", "trionet")
 
 

@@ -41,9 +41,9 @@ def test_every_public_name_has_a_docstring(module: object) -> None:
         assert inspect.getdoc(obj), f"{name} has no docstring"
         if inspect.isclass(obj):
             for attr, member in vars(obj).items():
-                if attr.startswith("_") or not callable(member) and not isinstance(member, property):
-                    continue
-                assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
+                public = not attr.startswith("_")
+                if public and (callable(member) or isinstance(member, property)):
+                    assert inspect.getdoc(member), f"{name}.{attr} has no docstring"
 
 
 def test_package_is_typed() -> None:

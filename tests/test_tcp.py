@@ -80,7 +80,9 @@ async def test_echo_both_styles_and_event_fields() -> None:
     assert_sequence(server.types)
     assert server.received == b"hello world"
     first = server.events[0]
-    assert first.type == "connection" and first.ip == HOST and first.data is None
+    assert first.type == "connection"
+    assert first.ip == HOST
+    assert first.data is None
     assert server.events[1].port == first.port != listener.port
 
 
@@ -319,15 +321,15 @@ async def test_handler_error_event_says_why() -> None:
         async def on_data(self, conn: TCPConnection, event: TCPEvent) -> None:
             raise ValueError("bad payload")
 
-        def onError(self, conn: TCPConnection, event: TCPEvent) -> None:  # noqa: N802
+        def onError(self, conn: TCPConnection, event: TCPEvent) -> None:
             events.append(event)
 
-        def onTerminate(self, conn: TCPConnection, event: TCPEvent) -> None:  # noqa: N802
+        def onTerminate(self, conn: TCPConnection, event: TCPEvent) -> None:
             events.append(event)
             terminated.set()
 
     class Accept:
-        def onConnection(self, listener: TCPListener, event: TCPEvent) -> Raiser:  # noqa: N802
+        def onConnection(self, listener: TCPListener, event: TCPEvent) -> Raiser:
             return Raiser()
 
     with trio.fail_after(10):
@@ -339,7 +341,8 @@ async def test_handler_error_event_says_why() -> None:
     assert [e.type.value for e in events] == ["error", "terminate"]
     (record,) = events[0].errors
     assert record.err_code == ErrorCode.HANDLER_RAISED
-    assert "on_data" in record.message and "bad payload" in record.message
+    assert "on_data" in record.message
+    assert "bad payload" in record.message
 
 
 async def test_nothing_outlives_the_blocks(task_counter: TaskCounter) -> None:
@@ -348,19 +351,20 @@ async def test_nothing_outlives_the_blocks(task_counter: TaskCounter) -> None:
     with trio.fail_after(20):
         for _ in range(3):
             async with TCPListener.new(0, EchoListener(), host=HOST) as listener:
-                conns = []
+                conns: list[TCPConnection] = []
+
+                async def client(port: int, conns: list[TCPConnection]) -> None:
+                    async with TCPConnection.new(HOST, port) as conn:
+                        conns.append(conn)
+                        await conn.send(b"hi")
+                        async for event in conn.events():
+                            if event.type == "data":
+                                break
+
                 async with trio.open_nursery() as nursery:
                     for _ in range(10):
-
-                        async def client() -> None:
-                            async with TCPConnection.new(HOST, listener.port) as conn:
-                                conns.append(conn)
-                                await conn.send(b"hi")
-                                async for event in conn.events():
-                                    if event.type == "data":
-                                        break
-
-                        nursery.start_soon(client)
+                        nursery.start_soon(client, listener.port, conns)
+                assert len(conns) == 10
                 assert all(conn.closed for conn in conns)
     assert task_counter.alive == before_tasks
     assert open_fds() == before_fds

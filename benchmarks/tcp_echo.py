@@ -11,10 +11,13 @@ Two workloads, both over 127.0.0.1:
 
 The load client is one process and one thread: plain non-blocking sockets driven by
 :mod:`selectors`, doing as little Python per message as it can.  Its CPU use during the
-measurement is reported (as is the server's), so that a saturated client shows.
+measurement is reported (as is the server's), so that a saturated client shows, and so is
+the CPU the rest of the machine used: a sample disturbed by other work is measured again
+after waiting for the machine to go quiet (both bounded), and flagged if it stays so.
 
 Rounds are interleaved: every round starts each server afresh (in a rotated order), warms
-it up, measures both workloads and stops it.  The table shows the median over rounds.
+it up, measures both workloads and stops it.  The tables show the median over rounds of
+the rates and of the server's CPU time per unit of work.
 
 Run ``python benchmarks/tcp_echo.py --help`` for the options; ``--quick`` is a smoke test.
 """
@@ -58,7 +61,7 @@ STALL_TIMEOUT = 5.0  # seconds without any echoed byte before giving up on a ser
 DRAIN_TIMEOUT = 5.0  # seconds for the outstanding echo to arrive after the measurement
 STOP_TIMEOUT = 5.0  # seconds for a server to exit after SIGTERM (then after SIGKILL)
 POLL_INTERVAL = 0.05  # longest single wait in the client loops, so deadlines are checked
-_POLL = float(os.environ.get("BENCH_POLL", POLL_INTERVAL))
+DISTURBED_CPU = 15.0  # other CPU use (% of a core) past which a sample counts as disturbed
 
 
 class BenchmarkError(Exception):
@@ -87,6 +90,21 @@ def _process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs spent busy (not idle or waiting for I/O) since boot."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+
+
+def _minus(end: float | None, start: float | None) -> float | None:
+    return None if end is None or start is None else end - start
+
+
 @dataclass
 class _Window:
     """Counters sampled at the start and at the end of the measurement window."""
@@ -96,32 +114,47 @@ class _Window:
     count: int = 0
     client_cpu: float = 0.0
     server_cpu: float | None = None
+    machine_busy: float | None = None
 
     def open(self, now: float, count: int) -> None:
         self.start, self.count = now, count
         self.client_cpu = _own_cpu_seconds()
         self.server_cpu = _process_cpu_seconds(self.server_pid)
+        self.machine_busy = _machine_busy_seconds()
 
     def close(self, now: float, count: int) -> Sample:
         elapsed = now - self.start
-        server_cpu = _process_cpu_seconds(self.server_pid)
-        server_percent = None
-        if server_cpu is not None and self.server_cpu is not None:
-            server_percent = 100.0 * (server_cpu - self.server_cpu) / elapsed
+        client = _own_cpu_seconds() - self.client_cpu
+        server = _minus(_process_cpu_seconds(self.server_pid), self.server_cpu)
+        busy = _minus(_machine_busy_seconds(), self.machine_busy)
+        other = None if busy is None or server is None else max(0.0, busy - client - server)
         return Sample(
             rate=(count - self.count) / elapsed,
-            client_cpu=100.0 * (_own_cpu_seconds() - self.client_cpu) / elapsed,
-            server_cpu=server_percent,
+            client_cpu=100.0 * client / elapsed,
+            server_cpu=None if server is None else 100.0 * server / elapsed,
+            other_cpu=None if other is None else 100.0 * other / elapsed,
         )
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One measurement: a rate (bytes or round trips per second) and CPU use in percent."""
+    """One measurement: a rate (bytes or round trips per second) and CPU use in percent.
+
+    ``other_cpu`` is what the rest of the machine used meanwhile (other processes, and
+    kernel work not charged to either process); much of it means the figures are disturbed.
+    """
 
     rate: float
     client_cpu: float
     server_cpu: float | None
+    other_cpu: float | None = None
+
+    @property
+    def server_cost(self) -> float | None:
+        """Server CPU seconds per unit of rate (per byte, or per round trip)."""
+        if self.server_cpu is None or not self.rate:
+            return None
+        return self.server_cpu / 100.0 / self.rate
 
 
 # -- server processes --------------------------------------------------------------------
@@ -259,7 +292,7 @@ def measure_throughput(server: ServerProcess, warmup: float, duration: float) ->
                     want_write = True
                     selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
                 continue
-            for _key, mask in selector.select(_POLL):
+            for _key, mask in selector.select(POLL_INTERVAL):
                 if mask & selectors.EVENT_WRITE:
                     want_write = False
                     selector.modify(sock, selectors.EVENT_READ)
@@ -274,7 +307,7 @@ def measure_throughput(server: ServerProcess, warmup: float, duration: float) ->
                     f"throughput: {sent - received} of {sent} bytes not echoed "
                     f"within {DRAIN_TIMEOUT:g} s"
                 )
-            if selector.select(_POLL):
+            if selector.select(POLL_INTERVAL):
                 received = _receive_block(recv_into, buffer, source, received)
         if received != sent:  # pragma: no cover - only a server echoing extra bytes
             raise BenchmarkError(f"throughput: sent {sent} bytes, received {received}")
@@ -379,7 +412,7 @@ def _drive_round_trips(
                 last_progress = now
         if now - last_progress > (STALL_TIMEOUT if sample is None else DRAIN_TIMEOUT):
             raise BenchmarkError(f"round trips: {in_flight} responses missing for too long")
-        for key, mask in selector.select(_POLL):
+        for key, mask in selector.select(POLL_INTERVAL):
             exchange = key.data
             if mask & selectors.EVENT_WRITE:
                 data, exchange.unsent = exchange.unsent, b""
@@ -425,6 +458,7 @@ class Series:
     failures: list[str] = field(default_factory=list)
 
     def median(self, attribute: str = "rate") -> float | None:
+        """Median of ``attribute`` over the samples that have it; ``None`` if none do."""
         values = [getattr(s, attribute) for s in self.samples]
         values = [v for v in values if v is not None]
         return statistics.median(values) if values else None
@@ -443,14 +477,23 @@ def _cpu_layout(pin: bool) -> tuple[int | None, int | None]:
     return cpus[0], cpus[1]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How each measurement is taken."""
+
+    warmup: float  # seconds of load before the measurement window opens
+    duration: float  # seconds the window stays open
+    retries: int  # extra attempts for a sample disturbed by other CPU use
+    quiet_wait: float  # longest wait for the machine to be quiet before a measurement
+    pin: bool  # pin client and server to different CPUs when there are two
+
+
 def run_benchmark(
     servers: Sequence[str],
     workloads: Sequence[str],
     *,
     rounds: int,
-    warmup: float,
-    duration: float,
-    pin: bool,
+    settings: Settings,
     log: Callable[[str], None],
 ) -> Results:
     """Run every round: each server afresh (in a rotated order), every workload against it.
@@ -458,7 +501,7 @@ def run_benchmark(
     A server that fails is recorded as a failure of that round and the run goes on.
     """
     results: Results = {name: {w: Series() for w in workloads} for name in servers}
-    client_cpu, server_cpu = _cpu_layout(pin)
+    client_cpu, server_cpu = _cpu_layout(settings.pin)
     saved_affinity = os.sched_getaffinity(0) if client_cpu is not None else None
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
@@ -466,9 +509,8 @@ def run_benchmark(
         for round_index in range(rounds):
             shift = round_index % len(servers)
             for name in [*servers[shift:], *servers[:shift]]:
-                _run_one(
-                    name, workloads, results[name], round_index, warmup, duration, server_cpu, log
-                )
+                label = f"round {round_index + 1} {name:17}"
+                _run_one(name, workloads, results[name], settings, server_cpu, label, log)
     finally:
         if saved_affinity is not None:
             os.sched_setaffinity(0, saved_affinity)
@@ -479,27 +521,66 @@ def _run_one(
     name: str,
     workloads: Sequence[str],
     series: dict[str, Series],
-    round_index: int,
-    warmup: float,
-    duration: float,
+    settings: Settings,
     server_cpu: int | None,
+    label: str,
     log: Callable[[str], None],
 ) -> None:
+    """Start server ``name`` once and measure every workload against it."""
     done: set[str] = set()
     try:
         with running_server(name, cpu=server_cpu) as server:
             for workload in workloads:
-                sample = WORKLOADS[workload](server, warmup, duration)
-                series[workload].samples.append(sample)
-                done.add(workload)
-                log(
-                    f"round {round_index + 1} {name:17} {workload:11} {_describe(workload, sample)}"
+                series[workload].samples.append(
+                    _measure(server, workload, settings, lambda text: log(f"{label} {text}"))
                 )
+                done.add(workload)
     except (BenchmarkError, OSError) as exc:
-        log(f"round {round_index + 1} {name:17} FAILED: {exc}")
+        log(f"{label} FAILED: {exc}")
         for workload in workloads:
             if workload not in done:
-                series[workload].failures.append(f"round {round_index + 1}: {exc}")
+                series[workload].failures.append(f"{' '.join(label.split())}: {exc}")
+
+
+def wait_for_quiet(limit: float, *, window: float = 0.25) -> bool:
+    """Wait until the machine's CPU use stays under :data:`DISTURBED_CPU` for ``window``.
+
+    Call it while no load runs (the server idles between workloads).  Returns whether it
+    went quiet within ``limit`` seconds; without ``/proc/stat`` it returns at once.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        before = _machine_busy_seconds()
+        if before is None:
+            return True
+        time.sleep(window)
+        after = _machine_busy_seconds()
+        if after is not None and 100.0 * (after - before) / window <= DISTURBED_CPU:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
+def _measure(
+    server: ServerProcess, workload: str, settings: Settings, log: Callable[[str], None]
+) -> Sample:
+    """Measure ``workload``; again (bounded) while other CPU use disturbs it.
+
+    Each attempt first waits (at most ``settings.quiet_wait`` seconds) for the rest of the
+    machine to go quiet.  Returns the least disturbed of the attempts.
+    """
+    attempts: list[Sample] = []
+    for _ in range(settings.retries + 1):
+        if settings.quiet_wait > 0 and not wait_for_quiet(settings.quiet_wait):
+            log(f"{workload:11} the machine stayed busy for {settings.quiet_wait:g} s; measuring")
+        sample = WORKLOADS[workload](server, settings.warmup, settings.duration)
+        log(f"{workload:11} {_describe(workload, sample)}")
+        attempts.append(sample)
+        if sample.other_cpu is None or sample.other_cpu <= DISTURBED_CPU:
+            break
+        if len(attempts) <= settings.retries:
+            log(f"{workload:11} disturbed by other CPU use; measuring again")
+    return min(attempts, key=lambda s: s.other_cpu or 0.0)
 
 
 def _describe(workload: str, sample: Sample) -> str:
@@ -507,7 +588,8 @@ def _describe(workload: str, sample: Sample) -> str:
         f"{sample.rate / 1e6:9.1f} MB/s" if workload == "throughput" else f"{sample.rate:9.0f} rt/s"
     )
     server = "?" if sample.server_cpu is None else f"{sample.server_cpu:.0f}%"
-    return f"{rate}  client CPU {sample.client_cpu:.0f}%  server CPU {server}"
+    other = "?" if sample.other_cpu is None else f"{sample.other_cpu:.0f}%"
+    return f"{rate}  client CPU {sample.client_cpu:.0f}%  server CPU {server}  other {other}"
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -522,34 +604,79 @@ def _ratio(value: float | None, base: float | None) -> float | None:
 
 
 def markdown_table(results: Results, workloads: Sequence[str]) -> str:
-    """The results as a Markdown table: medians, ratios to trio-bare, CPU use."""
+    """The results as a Markdown table: medians, ranges, ratios to trio-bare, CPU use."""
     base = results.get(BASELINE, {})
-    header = ["server"]
-    align = ["---"]
-    if "throughput" in workloads:
-        header += ["MB/s", f"x {BASELINE}", "srv/cli CPU %"]
-        align += ["---:", "---:", "---:"]
-    if "round_trips" in workloads:
-        header += ["rt/s", f"x {BASELINE}", "srv/cli CPU %"]
-        align += ["---:", "---:", "---:"]
+    columns = {
+        "throughput": ("MB/s", 1e6),
+        "round_trips": ("rt/s", 1.0),
+    }
+    header, align = ["server"], ["---"]
+    for workload in workloads:
+        unit = columns[workload][0]
+        header += [unit, f"{unit} min-max", f"x {BASELINE}", "srv/cli CPU %"]
+        align += ["---:"] * 4
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     for name, by_workload in results.items():
         row = [name]
-        for workload, scale, spec in (("throughput", 1e6, ",.0f"), ("round_trips", 1.0, ",.0f")):
-            if workload not in workloads:
-                continue
+        for workload in workloads:
+            scale = columns[workload][1]
             series = by_workload[workload]
             median = series.median()
             base_series = base.get(workload)
             ratio = _ratio(median, base_series.median() if base_series else None)
-            cell = _fmt(None if median is None else median / scale, spec)
+            cell = _fmt(None if median is None else median / scale, ",.0f")
             if series.failures:
                 cell += f" ({len(series.failures)} failed)"
+            rates = [s.rate / scale for s in series.samples]
+            spread = f"{min(rates):,.0f}-{max(rates):,.0f}" if rates else "—"
             server_cpu = _fmt(series.median("server_cpu"), ".0f")
             cpu = f"{server_cpu}/{_fmt(series.median('client_cpu'), '.0f')}"
-            row += [cell, _fmt(ratio, ".2f"), cpu]
+            row += [cell, spread, _fmt(ratio, ".2f"), cpu]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def cost_table(results: Results, workloads: Sequence[str]) -> str:
+    """Server CPU time per unit of work (median over rounds), and its ratio to trio-bare.
+
+    Less sensitive than the rates to whether the client and server were kept busy, so the
+    better guide to the server's own overhead.
+    """
+    base = results.get(BASELINE, {})
+    units = {"throughput": ("µs per MB", 1e6 * 1e6), "round_trips": ("µs per round trip", 1e6)}
+    header, align = ["server"], ["---"]
+    for workload in workloads:
+        header += [f"server CPU {units[workload][0]}", f"x {BASELINE}"]
+        align += ["---:", "---:"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    for name, by_workload in results.items():
+        row = [name]
+        for workload in workloads:
+            cost = by_workload[workload].median("server_cost")
+            base_series = base.get(workload)
+            ratio = _ratio(cost, base_series.median("server_cost") if base_series else None)
+            row += [_fmt(None if cost is None else cost * units[workload][1], ",.1f")]
+            row += [_fmt(ratio, ".2f")]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def disturbance_warning(results: Results) -> str | None:
+    """A warning naming the samples taken while other work used much CPU, if any."""
+    disturbed = [
+        f"{name}/{workload} round {index + 1} ({sample.other_cpu:.0f}%)"
+        for name, by_workload in results.items()
+        for workload, series in by_workload.items()
+        for index, sample in enumerate(series.samples)
+        if sample.other_cpu is not None and sample.other_cpu > DISTURBED_CPU
+    ]
+    if not disturbed:
+        return None
+    return (
+        f"Warning: {len(disturbed)} sample(s) ran while other processes or the kernel used "
+        f"more than {DISTURBED_CPU:.0f}% of a CPU; their figures are unreliable: "
+        + ", ".join(disturbed)
+    )
 
 
 def _metadata(args: argparse.Namespace, pin: tuple[int | None, int | None]) -> dict[str, Any]:
@@ -570,11 +697,15 @@ def _metadata(args: argparse.Namespace, pin: tuple[int | None, int | None]) -> d
         "rounds": args.rounds,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
+        "retries": args.retries,
+        "quiet_wait_s": args.quiet_wait,
+        "disturbed_other_cpu_percent": DISTURBED_CPU,
         "chunk_bytes": CHUNK,
         "window_bytes": WINDOW,
         "rt_connections": RT_CONNECTIONS,
         "rt_size_bytes": RT_SIZE,
         "baseline": BASELINE,
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
@@ -592,6 +723,8 @@ def to_json(results: Results, metadata: dict[str, Any]) -> dict[str, Any]:
                 f"ratio_vs_{BASELINE}": _ratio(median, base.median() if base else None),
                 "median_server_cpu_percent": series.median("server_cpu"),
                 "median_client_cpu_percent": series.median("client_cpu"),
+                "median_server_cpu_seconds_per_unit": series.median("server_cost"),
+                "median_other_cpu_percent": series.median("other_cpu"),
                 "samples": [asdict(s) for s in series.samples],
                 "failures": series.failures,
             }
@@ -619,12 +752,13 @@ def profile_server(
     import pstats
 
     stats = pstats.Stats(str(out), stream=sys.stdout)
+    # trionet's modules ("trionet/_x.py") and the classes attrs generates ("trionet._x.Y").
+    print(f"## top {top} by tottime, trionet only")
+    stats.sort_stats("tottime").print_stats(r"trionet[/\\.]_", top)
     stats.strip_dirs()
     for order in ("tottime", "cumulative"):
         print(f"## top {top} by {order} (all code)")
         stats.sort_stats(order).print_stats(top)
-    print(f"## top {top} by tottime, trionet only")
-    stats.sort_stats("tottime").print_stats(r"_(connection|listener|transport|handlers|state)", top)
 
 
 # -- command line ------------------------------------------------------------------------
@@ -662,7 +796,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=_positive, default=0.3, help="warm-up seconds (0.3)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write results as JSON")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke test: 1 round of 0.5 s (overrides both)"
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 round of 0.5 s, no retries or quiet wait (overrides those)",
     )
     parser.add_argument(
         "--servers",
@@ -677,6 +813,21 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of: {', '.join(WORKLOADS)}",
     )
     parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help=f"measure a sample again (up to this many times) when other processes used "
+        f"more than {DISTURBED_CPU:g}%% of a CPU meanwhile (default 2)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="before each measurement, wait up to S seconds for other CPU use to stop "
+        "(default 30; 0 disables)",
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="do not pin client and server to separate CPUs"
     )
     parser.add_argument(
@@ -686,7 +837,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of the benchmark, profile SERVER (cProfile) under the first workload",
     )
     parser.add_argument(
-        "--profile-out", type=Path, default=Path("server.prof"), help="cProfile output file"
+        "--profile-out",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "trionet-bench-server.prof",
+        metavar="PATH",
+        help="where --profile writes the cProfile statistics (default: in the temp dir)",
     )
     parser.add_argument("--top", type=int, default=25, help="entries shown by --profile (25)")
     return parser
@@ -696,9 +851,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark (or the profiler); returns 1 if any server failed."""
     args = build_parser().parse_args(argv)
     if args.quick:
-        args.rounds, args.duration = 1, 0.5
+        args.rounds, args.duration, args.retries, args.quiet_wait = 1, 0.5, 0, 0.0
     if args.rounds < 1:
         build_parser().error("--rounds must be at least 1")
+    if args.retries < 0:
+        build_parser().error("--retries must not be negative")
     if args.profile is not None:
         profile_server(
             args.profile,
@@ -716,23 +873,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin = _cpu_layout(not args.no_pin)
     log(
         f"{args.rounds} round(s), {args.warmup:g} s warm-up + {args.duration:g} s per workload; "
-        f"client CPU {pin[0]}, server CPU {pin[1]}"
+        f"client CPU {pin[0]}, server CPU {pin[1]}; load average {os.getloadavg()[0]:.2f}"
     )
-    results = run_benchmark(
-        args.servers,
-        args.workloads,
-        rounds=args.rounds,
+    settings = Settings(
         warmup=args.warmup,
         duration=args.duration,
+        retries=args.retries,
+        quiet_wait=args.quiet_wait,
         pin=not args.no_pin,
-        log=log,
+    )
+    results = run_benchmark(
+        args.servers, args.workloads, rounds=args.rounds, settings=settings, log=log
     )
     print(markdown_table(results, args.workloads))
     print(
         f"\nMedian of {args.rounds} round(s); MB = 10^6 bytes of echoed data; "
         f"{RT_CONNECTIONS} connections x {RT_SIZE}-byte round trips; "
-        "CPU % = server/client process over the measurement (100 = one core)."
+        "CPU % = server/client process over the measurement (100 = one core).\n"
     )
+    print(cost_table(results, args.workloads))
+    print("\nLower is better: server CPU (user + system) spent per unit of echoed work.")
+    warning = disturbance_warning(results)
+    if warning:
+        print(f"\n{warning}")
     if args.json is not None:
         args.json.write_text(json.dumps(to_json(results, _metadata(args, pin)), indent=2) + "\n")
     failed = any(s.failures for by in results.values() for s in by.values())

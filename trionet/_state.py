@@ -45,6 +45,11 @@ __all__ = ["Input", "Lifecycle", "State", "TRANSITIONS"]
 class State(enum.Enum):
     """Where a connection is in its life."""
 
+    # Members are singletons compared by identity; hashing by identity too makes the
+    # table lookup (done for every chunk) a C-level operation instead of Enum's
+    # Python-level hash of the member name.
+    __hash__ = object.__hash__
+
     CONNECTING = "connecting"
     OPEN = "open"
     READ_CLOSED = "read-closed"
@@ -56,6 +61,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """What the network task observed, or what the user asked for."""
+
+    __hash__ = object.__hash__  # see State
 
     CONNECTED = "connected"  # the connect (or accept) succeeded
     DATA = "data"  # bytes arrived

@@ -125,8 +125,9 @@ class SendGate:
 
     def release(self) -> None:
         """Hand the gate to the next waiter, or open it."""
-        if not self._lot.unpark():
-            self._held = False
+        if self._lot and self._lot.unpark():
+            return
+        self._held = False
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -164,11 +165,15 @@ class Transport:
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data`` after every send that started before it."""
-        await self.gate.acquire()
+        gate = self.gate
+        await gate.acquire()
         try:
-            await self.send_locked(data)
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.broken = True
+            raise _broken(exc, "send") from exc
         finally:
-            self.gate.release()
+            gate.release()
 
     async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; the caller holds :attr:`gate`."""

@@ -19,7 +19,7 @@ import inspect
 import logging
 import types
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import trio
 
@@ -192,7 +192,7 @@ class CallbackDispatcher(Dispatcher):
         except Exception as exc:
             raise HandlerFailure(entry[0], exc) from exc
         if type(result) is _Coroutine or (result is not None and inspect.isawaitable(result)):
-            return cast("Awaitable[Any]", result)
+            return result
         return None
 
     def failure(self, event: Any, exc: Exception) -> HandlerFailure:

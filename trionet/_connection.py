@@ -23,7 +23,7 @@ from ._handlers import (
     resolve_callbacks,
 )
 from ._state import Input, Lifecycle, State
-from ._transport import Transport, TransportError
+from ._transport import TransportError, open_transport
 from ._util import call_soon_in, check_port, check_timeout, current_token, unwrap_body_error
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class TCPConnection:
         self._listener = listener  # the TCPListener that accepted us, if any
         self._handler = handler  # the user's handler object, or None (events() style)
         self._lifecycle = Lifecycle()  # where we are; the only source of event order
-        self._transport = Transport(stream) if stream is not None else None
+        self._transport = open_transport(stream) if stream is not None else None
         self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
         self._pending: list[bytes] = []  # bytes sent before the connection was up
         self._pending_size = 0  # total of _pending
@@ -454,7 +454,7 @@ class TCPConnection:
                     return
                 finally:
                     self._interruptible = False
-                self._transport = Transport(stream)
+                self._transport = open_transport(stream)
             else:
                 self._transport.set_no_delay(self._no_delay)
             transport = self._transport

@@ -26,10 +26,12 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = [
     "RECEIVE_SIZE",
     "SendGate",
+    "SocketTransport",
     "Transport",
     "TransportError",
     "connect",
     "open_listeners",
+    "open_transport",
     "remote_address",
 ]
 
@@ -231,6 +233,68 @@ class Transport:
         """Set ``TCP_NODELAY`` when the stream is a TCP socket."""
         if isinstance(self.stream, trio.SocketStream):
             self.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+
+
+class SocketTransport(Transport):
+    """A :class:`Transport` over a ``trio.SocketStream`` that reads and writes its socket.
+
+    ``SocketStream`` wraps each ``recv``/``send`` in conflict detection and a
+    generator-based error-translation context manager, which together cost more per
+    message than everything else trionet does for a chunk.  The send gate already rules
+    out concurrent sends, the network task is the only reader, and this module
+    translates errors itself, so the hot paths go straight to the trio socket (the same
+    non-blocking helpers ``SocketStream`` uses).  The rarer operations (FIN, close) still
+    go through the stream.
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        super().__init__(stream)
+        self._socket = stream.socket  # the trio socket under the stream
+
+    async def receive(self) -> bytes:
+        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
+        try:
+            data = await self._socket.recv(RECEIVE_SIZE)
+        except OSError as exc:
+            self.broken = True
+            raise _broken(exc, "receive") from exc
+        if not data:
+            self.eof_received = True
+        return data
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of ``data`` after every send that started before it."""
+        gate = self.gate
+        await gate.acquire()
+        try:
+            await self._send_all(data)
+        finally:
+            gate.release()
+
+    async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; the caller holds :attr:`gate`."""
+        await self._send_all(data)
+
+    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+        sock = self._socket
+        try:
+            sent = await sock.send(data)
+            if sent < len(data):
+                with memoryview(data) as view:
+                    while sent < len(view):
+                        sent += await sock.send(view[sent:])
+        except OSError as exc:
+            self.broken = True
+            raise _broken(exc, "send") from exc
+
+
+def open_transport(stream: trio.abc.Stream) -> Transport:
+    """The transport for ``stream``: the socket fast path for TCP sockets."""
+    if isinstance(stream, trio.SocketStream):
+        return SocketTransport(stream)
+    return Transport(stream)
 
 
 @contextmanager

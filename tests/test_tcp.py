@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
 import random
 import socket
+import struct
 
 import attrs
 import pytest
@@ -573,3 +575,50 @@ async def test_shutdown_during_connection_event_keeps_reading() -> None:
     assert client.types[-2] == "close"
     assert client.received == b"answer after the client's FIN"
     assert pair.a.errors == []
+
+
+async def test_peer_reset_over_loopback_is_an_error_event() -> None:
+    echo = EchoListener()
+    with trio.fail_after(10):
+        async with TCPListener.new(0, echo, host=HOST) as listener:
+            stream = await trio.open_tcp_stream(HOST, listener.port)
+            await stream.send_all(b"hello")
+            assert await stream.receive_some(10) == b"hello"
+            # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await stream.aclose()
+            await echo.recorders[0].wait_for("terminate")
+    server = echo.recorders[0]
+    assert_sequence(server.types)
+    assert server.types[-2] == "error"
+    (record,) = server.events[-2].errors
+    assert record.err_code in (errno.ECONNRESET, errno.EPIPE)
+    assert "ECONNRESET" in record.message or "EPIPE" in record.message
+
+
+async def test_terminate_mid_transfer_over_loopback() -> None:
+    """terminate() while 4 MiB stream in both ways: orderly end, peer sees FIN, no RST."""
+    payload = b"z" * (4 * 1024 * 1024)
+    with trio.fail_after(20):
+        async with TCPListener.new(0, EchoListener(), host=HOST) as listener:
+            async with TCPConnection.new(HOST, listener.port) as conn:
+                received = 0
+
+                async def sender() -> None:
+                    # terminate() may end the connection before it all went out.
+                    with contextlib.suppress(trionet.ConnectionClosedError):
+                        await conn.send(payload)
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(sender)
+                    types: list[str] = []
+                    async for event in conn.events():
+                        types.append(event.type.value)
+                        if event.type == "data":
+                            received += len(event.data or b"")
+                            if received >= 1024 * 1024:
+                                conn.terminate()
+    assert_sequence(types)
+    assert types[-2] == "close"
+    assert received >= 1024 * 1024
+    assert not any(r.err_code == ErrorCode.CLOSE_TIMEOUT for r in conn.errors)

@@ -7,17 +7,17 @@ import nox
 nox.options.sessions = ["tests", "lint", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = ["3.11"]
+# Sessions run on the interpreter that runs nox (3.11 here; any version trio supports works).
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (network traffic stays on 127.0.0.1)."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint and format check) and mypy --strict."""
     session.install("-e", ".", "ruff", "mypy")
@@ -27,14 +27,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", "--strict", "trionet")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the Sphinx docs; any warning fails the build."""
     session.install("-e", ".", "sphinx>=7")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
-@nox.session(python=PYTHON)
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against bare trio and asyncio (not part of CI)."""
     session.install("-e", ".")

@@ -102,39 +102,7 @@ def codes(conn: TCPConnection) -> set[int]:
     return {record.err_code for record in conn.errors}
 
 
-class Log:
-    """Records one connection's events; the same reading interface as EventRecorder."""
-
-    def __init__(self) -> None:
-        self.events: list[TCPEvent] = []
-        self._changed = trio.lowlevel.ParkingLot()
-
-    def add(self, event: TCPEvent) -> None:
-        self.events.append(event)
-        self._changed.unpark_all()
-
-    @property
-    def types(self) -> list[str]:
-        return [event.type.value for event in self.events]
-
-    @property
-    def received(self) -> bytes:
-        return b"".join(event.data or b"" for event in self.events)
-
-    async def wait_for(self, event_type: str, *, count: int = 1) -> TCPEvent:
-        while True:
-            found = [event for event in self.events if event.type == event_type]
-            if len(found) >= count:
-                return found[count - 1]
-            await self._changed.park()
-
-    async def wait_for_bytes(self, size: int) -> bytes:
-        while len(self.received) < size:
-            await self._changed.park()
-        return self.received
-
-
-Recorded = Log | EventRecorder
+Recorded = EventRecorder
 
 
 async def wait_bytes_or_end(log: Recorded, size: int) -> None:
@@ -187,7 +155,7 @@ class Side:
         if self.style == "recorder":
             self.log = EventRecorder(echo=self.echo)
             return self.log
-        self.log = Log()
+        self.log = EventRecorder()
         if self.style == "sync":
             return _SyncCamelHandler(self)
         if self.style == "async":
@@ -673,7 +641,7 @@ async def test_handler_exception_is_an_error_event_naming_the_callback(
     callback: str, is_async: bool, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The raising callback is named (in the spelling the handler used) in the error."""
-    log = Log()
+    log = EventRecorder()
 
     def record(conn: TCPConnection, event: TCPEvent) -> None:
         log.add(event)
@@ -739,7 +707,7 @@ def _other_spelling(name: str) -> str:
 async def test_raising_in_the_last_callbacks_is_recorded_not_propagated(
     callback: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    log = Log()
+    log = EventRecorder()
 
     def record(conn: TCPConnection, event: TCPEvent) -> None:
         log.add(event)
@@ -839,7 +807,7 @@ async def test_peer_fin_yields_close(style: str, autojump_clock: trio.testing.Mo
         if style == "events":
 
             async def serve(conn: TCPConnection) -> None:
-                side.log = Log()
+                side.log = EventRecorder()
                 await side.consume(conn)
 
             handler: object = serve

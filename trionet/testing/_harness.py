@@ -204,10 +204,14 @@ class EventRecorder:
         """All bytes of the recorded ``data`` events, concatenated."""
         return b"".join(event.data or b"" for event in self.events)
 
-    async def _record(self, conn: TCPConnection, event: TCPEvent) -> None:
-        """Record ``event`` (and echo data when ``echo`` is set); every callback is this."""
+    def add(self, event: TCPEvent) -> None:
+        """Record an event obtained some other way (from ``events()``, say)."""
         self.events.append(event)
         self._changed.unpark_all()
+
+    async def _record(self, conn: TCPConnection, event: TCPEvent) -> None:
+        """Record ``event`` (and echo data when ``echo`` is set); every callback is this."""
+        self.add(event)
         if self.echo and event.type is TCPEventType.DATA and event.data:
             await conn.send(event.data)
 

@@ -24,7 +24,14 @@ from ._handlers import (
 )
 from ._state import Input, Lifecycle, State
 from ._transport import TransportError, open_transport
-from ._util import call_soon_in, check_port, check_timeout, current_token, unwrap_body_error
+from ._util import (
+    call_soon_in,
+    check_bool,
+    check_port,
+    check_timeout,
+    current_token,
+    unwrap_body_error,
+)
 
 if TYPE_CHECKING:
     from ._listener import TCPListener
@@ -173,13 +180,11 @@ class TCPConnection:
         if not address:
             raise ValueError("address must not be empty")
         check_port(port)
-        if not isinstance(no_delay, bool):
-            raise TypeError(f"no_delay must be a bool, not {type(no_delay).__name__}")
         conn = cls(
             address=address,
             port=port,
             handler=handler,
-            no_delay=no_delay,
+            no_delay=check_bool(no_delay, argument="no_delay"),
             connection_timeout=check_timeout(connection_timeout, argument="connection_timeout"),
             close_timeout=check_timeout(close_timeout, argument="close_timeout"),
         )

@@ -22,7 +22,14 @@ from ._handlers import (
     call_user,
     resolve_callbacks,
 )
-from ._util import call_soon_in, check_port, check_timeout, current_token, unwrap_body_error
+from ._util import (
+    call_soon_in,
+    check_bool,
+    check_port,
+    check_timeout,
+    current_token,
+    unwrap_body_error,
+)
 
 __all__ = ["ERRORS_KEPT", "TCPListener"]
 
@@ -147,8 +154,6 @@ class TCPListener:
                 raise TypeError(f"backlog must be an int or None, not {type(backlog).__name__}")
             if backlog <= 0:
                 raise ValueError(f"backlog must be positive, got {backlog}")
-        if not isinstance(no_delay, bool):
-            raise TypeError(f"no_delay must be a bool, not {type(no_delay).__name__}")
 
         async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
             return await _transport.open_listeners(host, port, backlog=backlog)
@@ -156,7 +161,7 @@ class TCPListener:
         listener = cls(
             handler=handler,
             opener=opener,
-            no_delay=no_delay,
+            no_delay=check_bool(no_delay, argument="no_delay"),
             connection_timeout=check_timeout(connection_timeout, argument="connection_timeout"),
             close_timeout=check_timeout(close_timeout, argument="close_timeout"),
         )

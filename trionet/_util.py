@@ -14,6 +14,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 __all__ = [
     "call_soon_in",
+    "check_bool",
     "check_port",
     "check_timeout",
     "current_token",
@@ -34,6 +35,17 @@ def check_port(port: object, *, argument: str = "port") -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"{argument} must be in 0..65535, got {port}")
     return port
+
+
+def check_bool(value: object, *, argument: str) -> bool:
+    """Return ``value`` if it is a ``bool``.
+
+    Raises:
+        TypeError: ``value`` is not a ``bool`` (``0``/``1`` are refused: they hide mistakes).
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be a bool, not {type(value).__name__}")
+    return value
 
 
 def check_timeout(value: object, *, argument: str, allow_none: bool = False) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -117,7 +118,7 @@ class TCPConnection:
         self._lifecycle = Lifecycle()  # where we are; the only source of event order
         self._transport = open_transport(stream) if stream is not None else None
         self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
-        self._pending: list[bytes] = []  # bytes sent before the connection was up
+        self._pending: deque[bytes] = deque()  # bytes sent before the connection was up
         self._pending_size = 0  # total of _pending
         self._failure: tuple[ErrorRecord, ...] | None = None  # failure seen by another task
         self._close_requested = False  # terminate(), shutdown() after close, or scope end
@@ -466,7 +467,7 @@ class TCPConnection:
             await transport.gate.acquire()
             try:
                 while self._pending:
-                    chunk = self._pending.pop(0)
+                    chunk = self._pending.popleft()
                     self._pending_size -= len(chunk)
                     await transport.send_locked(chunk)
                 # Synchronous with the flush: no send() can slip in between.
@@ -505,14 +506,17 @@ class TCPConnection:
                     except Exception as exc:
                         raise dispatcher.failure(event, exc) from exc
 
+    async def _deliver_owed(self) -> None:
+        """Deliver ``close``/``error`` if cancellation interrupted its wait for channel room."""
+        owed = self._dispatcher.owed
+        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
+            self._dispatcher.owed = None
+            await self._dispatcher.deliver(self, owed)
+
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""
         lifecycle = self._lifecycle
-        owed = self._dispatcher.owed
-        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
-            # Cancelled while waiting for room in the channel: close/error is still due.
-            self._dispatcher.owed = None
-            await self._dispatcher.deliver(self, owed)
+        await self._deliver_owed()
         if self._failure is not None and lifecycle.state is not State.CLOSED:
             await self._fail(self._failure)
         if lifecycle.state in (State.CONNECTING, State.OPEN, State.WRITE_CLOSED, State.READ_CLOSED):
@@ -551,11 +555,7 @@ class TCPConnection:
         """
         if self._transport is not None:
             await self._transport.aclose()
-        owed = self._dispatcher.owed
-        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
-            # The close budget ran out while close/error waited for room in the channel.
-            self._dispatcher.owed = None
-            await self._dispatcher.deliver(self, owed)
+        await self._deliver_owed()  # again, in case the close budget ran out meanwhile
         if timed_out:
             record = ErrorRecord(
                 err_code=ErrorCode.CLOSE_TIMEOUT,

@@ -39,3 +39,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against bare trio and asyncio (not part of CI)."""
     session.install("-e", ".")
     session.run("python", "benchmarks/tcp_echo.py", *session.posargs)
+
+
+@nox.session(python=["3.10", "3.11", "3.12", "3.13"])
+def compat(session: nox.Session) -> None:
+    """The test suite on every Python version trio supports (those installed here)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)

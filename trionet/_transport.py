@@ -12,8 +12,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -27,6 +26,7 @@ __all__ = [
     "RECEIVE_SIZE",
     "SendGate",
     "SocketTransport",
+    "StreamTransport",
     "Transport",
     "TransportError",
     "connect",
@@ -94,15 +94,6 @@ def _strerror(code: int) -> str:
         return "unknown error"
 
 
-@contextmanager
-def _translated(doing: str) -> Iterator[None]:
-    """Turn trio's and the OS's stream failures into :class:`TransportError`."""
-    try:
-        yield
-    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-        raise _broken(exc, doing) from exc
-
-
 class SendGate:
     """A FIFO lock that costs no scheduler pass when it is free.
 
@@ -141,59 +132,69 @@ class SendGate:
 class Transport:
     """One connection's byte stream, with ordered sends and a bounded orderly close.
 
+    The subclasses supply the four primitives (:meth:`_receive_some`, :meth:`_send_all`,
+    :meth:`_shutdown_write`, :meth:`aclose`); this class adds the send gate, FIN once,
+    and the orderly close.  Every primitive raises :class:`TransportError` only.
+
     Resource handling:
-        The transport owns ``stream``: :meth:`aclose` releases it, and is idempotent.
+        The transport owns its stream or socket: :meth:`aclose` releases it, and is
+        idempotent.
     """
 
-    __slots__ = ("broken", "eof_received", "eof_sent", "gate", "stream")
+    __slots__ = ("broken", "eof_received", "eof_sent", "gate")
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream  # the byte stream (a SocketStream, or a memory stream in tests)
-        self.gate = SendGate()  # serializes send_all / send_eof across tasks
+    def __init__(self) -> None:
+        self.gate = SendGate()  # serializes sends and FIN across tasks
         self.broken = False  # a failure was seen: no orderly close is possible
         self.eof_received = False  # the peer's FIN has been read
         self.eof_sent = False  # our FIN has been sent
 
+    # -- primitives ----------------------------------------------------------------------
+
+    async def _receive_some(self) -> bytes:
+        raise NotImplementedError
+
+    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+        raise NotImplementedError
+
+    async def _shutdown_write(self) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close now, without waiting (idempotent)."""
+        raise NotImplementedError
+
+    def set_no_delay(self, enabled: bool) -> None:
+        """Set ``TCP_NODELAY`` where the transport is a TCP socket."""
+
+    # -- shared behaviour --------------------------------------------------------------
+
     async def receive(self) -> bytes:
         """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
-        try:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.broken = True
-            raise _broken(exc, "receive") from exc
+        data = await self._receive_some()
         if not data:
             self.eof_received = True
-        return bytes(data) if type(data) is not bytes else data
+        return data
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of ``data`` after every send that started before it."""
         gate = self.gate
         await gate.acquire()
         try:
-            await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.broken = True
-            raise _broken(exc, "send") from exc
+            await self._send_all(data)
         finally:
             gate.release()
 
     async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; the caller holds :attr:`gate`."""
-        try:
-            await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.broken = True
-            raise _broken(exc, "send") from exc
+        await self._send_all(data)
 
     async def send_eof(self) -> None:
-        """Send FIN after every pending send (a no-op on streams that cannot half-close)."""
+        """Send FIN once, after every pending send."""
         async with self.gate:
-            if self.eof_sent:
-                return
-            self.eof_sent = True
-            with _failing(self, "shutdown"):
-                if isinstance(self.stream, trio.abc.HalfCloseableStream):
-                    await self.stream.send_eof()
+            if not self.eof_sent:
+                self.eof_sent = True
+                await self._shutdown_write()
 
     async def close_orderly(self) -> None:
         """Flush, send FIN, read and discard until the peer's FIN, then close.
@@ -220,91 +221,139 @@ class Transport:
             raise failures[0]
 
     async def _drain(self) -> None:
-        with _failing(self, "close"):
-            while not self.eof_received:
-                if not await self.stream.receive_some(RECEIVE_SIZE):
-                    self.eof_received = True
+        while not self.eof_received:
+            await self.receive()
+
+
+class StreamTransport(Transport):
+    """A :class:`Transport` over any trio stream (the memory streams of tests, TLS, ...)."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        super().__init__()
+        self.stream = stream  # the byte stream this transport owns
+
+    async def _receive_some(self) -> bytes:
+        try:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.broken = True
+            raise _broken(exc, "receive") from exc
+        return bytes(data) if type(data) is not bytes else data
+
+    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.broken = True
+            raise _broken(exc, "send") from exc
+
+    async def _shutdown_write(self) -> None:
+        if isinstance(self.stream, trio.abc.HalfCloseableStream):
+            try:
+                await self.stream.send_eof()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self.broken = True
+                raise _broken(exc, "shutdown") from exc
 
     async def aclose(self) -> None:
         """Close the stream now, without waiting (idempotent)."""
         await trio.aclose_forcefully(self.stream)
 
-    def set_no_delay(self, enabled: bool) -> None:
-        """Set ``TCP_NODELAY`` when the stream is a TCP socket."""
-        if isinstance(self.stream, trio.SocketStream):
-            self.stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
-
 
 class SocketTransport(Transport):
-    """A :class:`Transport` over a ``trio.SocketStream`` that reads and writes its socket.
+    """A :class:`Transport` that drives a TCP socket with trio's low-level I/O waits.
 
-    ``SocketStream`` wraps each ``recv``/``send`` in conflict detection and a
-    generator-based error-translation context manager, which together cost more per
-    message than everything else trionet does for a chunk.  The send gate already rules
-    out concurrent sends, the network task is the only reader, and this module
-    translates errors itself, so the hot paths go straight to the trio socket (the same
-    non-blocking helpers ``SocketStream`` uses).  The rarer operations (FIN, close) still
-    go through the stream.
+    It takes the socket out of the ``trio.SocketStream`` it is given and does what
+    ``SocketStream`` and trio's socket wrapper would do — try the call, wait for
+    readiness only if it would block — minus their per-call conflict detection and
+    generator-based error translation, which cost more than everything else trionet does
+    per message.  The send gate already rules out concurrent sends, the network task is
+    the only reader, and errors are translated here.
+
+    One more step saves most waits in request/response traffic: when a receive finds the
+    socket empty, it yields once to the other tasks and tries again before registering
+    with epoll.  The answer to what we just sent often arrives in that time, and then a
+    registration, an epoll wake-up and a failed ``recv`` are saved.
     """
 
-    __slots__ = ("_socket",)
+    __slots__ = ("_sock",)
 
     def __init__(self, stream: trio.SocketStream) -> None:
-        super().__init__(stream)
-        self._socket = stream.socket  # the trio socket under the stream
+        super().__init__()
+        trio_socket = stream.socket
+        # Own the descriptor as a plain (non-blocking) socket from here on.
+        self._sock = socket.socket(
+            trio_socket.family, trio_socket.type, trio_socket.proto, trio_socket.detach()
+        )
+        self._sock.setblocking(False)
 
-    async def receive(self) -> bytes:
-        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
+    async def _receive_some(self) -> bytes:
+        sock = self._sock
+        await trio.lowlevel.checkpoint_if_cancelled()
+        retried = False
         try:
-            data = await self._socket.recv(RECEIVE_SIZE)
-        except OSError as exc:
+            while True:
+                try:
+                    data = sock.recv(RECEIVE_SIZE)
+                except BlockingIOError:
+                    if retried:
+                        await trio.lowlevel.wait_readable(sock)
+                    else:
+                        retried = True
+                        await trio.lowlevel.checkpoint()
+                    continue
+                break
+        except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise _broken(exc, "receive") from exc
-        if not data:
-            self.eof_received = True
+        if not retried:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
-    async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of ``data`` after every send that started before it."""
-        gate = self.gate
-        await gate.acquire()
-        try:
-            await self._send_all(data)
-        finally:
-            gate.release()
-
-    async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data``; the caller holds :attr:`gate`."""
-        await self._send_all(data)
-
     async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
-        sock = self._socket
+        sock = self._sock
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            sent = await sock.send(data)
-            if sent < len(data):
-                with memoryview(data) as view:
-                    while sent < len(view):
-                        sent += await sock.send(view[sent:])
-        except OSError as exc:
+            with memoryview(data) as view:
+                sent = 0
+                while sent < len(view):
+                    try:
+                        sent += sock.send(view[sent:])
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_writable(sock)
+        except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise _broken(exc, "send") from exc
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def _shutdown_write(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self.broken = True
+            raise _broken(exc, "shutdown") from exc
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Close the socket now (idempotent); tasks waiting on it are woken first."""
+        sock = self._sock
+        if sock.fileno() != -1:
+            trio.lowlevel.notify_closing(sock)
+            sock.close()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def set_no_delay(self, enabled: bool) -> None:
+        """Set ``TCP_NODELAY``."""
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
 
 
 def open_transport(stream: trio.abc.Stream) -> Transport:
     """The transport for ``stream``: the socket fast path for TCP sockets."""
     if isinstance(stream, trio.SocketStream):
         return SocketTransport(stream)
-    return Transport(stream)
-
-
-@contextmanager
-def _failing(transport: Transport, doing: str) -> Iterator[None]:
-    try:
-        with _translated(doing):
-            yield
-    except TransportError:
-        transport.broken = True
-        raise
+    return StreamTransport(stream)
 
 
 def remote_address(stream: trio.abc.Stream) -> tuple[str, int]:

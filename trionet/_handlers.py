@@ -16,7 +16,6 @@ its ``error`` event; nothing a callback raises reaches a nursery.
 from __future__ import annotations
 
 import inspect
-import logging
 import types
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -36,8 +35,6 @@ __all__ = [
     "call_user",
     "resolve_callbacks",
 ]
-
-log = logging.getLogger("trionet")
 
 E = TypeVar("E")
 

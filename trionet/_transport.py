@@ -8,7 +8,6 @@ are translated once, in this module, and nowhere else.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import socket
 import sys
@@ -34,8 +33,6 @@ __all__ = [
     "open_transport",
     "remote_address",
 ]
-
-log = logging.getLogger("trionet.tcp")
 
 # How many bytes one receive asks the kernel for, and so the largest ``data`` event.
 #

@@ -622,3 +622,26 @@ async def test_terminate_mid_transfer_over_loopback() -> None:
     assert types[-2] == "close"
     assert received >= 1024 * 1024
     assert not any(r.err_code == ErrorCode.CLOSE_TIMEOUT for r in conn.errors)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_loopback_and_same_port_for_every_address() -> None:
+    echo = EchoListener()
+    with trio.fail_after(10):
+        async with TCPListener.new(0, echo, host="localhost") as listener:
+            for host in ("::1", "127.0.0.1"):
+                async with TCPConnection.new(host, listener.port) as conn:
+                    await conn.send(b"over " + host.encode())
+                    types, data = await collect(conn, 5 + len(host))
+                assert data == b"over " + host.encode()
+                assert_sequence(types)
+    assert {recorder.events[0].ip for recorder in echo.recorders} == {"::1", "127.0.0.1"}

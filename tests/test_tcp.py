@@ -633,15 +633,43 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
+class DualLoopbackResolver(trio.abc.HostnameResolver):
+    """Resolves the name ``dual.test`` to both loopback addresses (no DNS traffic)."""
+
+    async def getaddrinfo(
+        self,
+        host: object,
+        port: object,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[object, ...]]]:
+        assert host in (b"dual.test", "dual.test")
+        number = port if isinstance(port, int) else int(str(port or 0))
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", number)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", number, 0, 0)),
+        ]
+
+    async def getnameinfo(self, sockaddr: object, flags: int) -> tuple[str, str]:
+        raise NotImplementedError
+
+
 @pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
 async def test_ipv6_loopback_and_same_port_for_every_address() -> None:
     echo = EchoListener()
-    with trio.fail_after(10):
-        async with TCPListener.new(0, echo, host="localhost") as listener:
-            for host in ("::1", "127.0.0.1"):
-                async with TCPConnection.new(host, listener.port) as conn:
-                    await conn.send(b"over " + host.encode())
-                    types, data = await collect(conn, 5 + len(host))
-                assert data == b"over " + host.encode()
-                assert_sequence(types)
+    previous = trio.socket.set_custom_hostname_resolver(DualLoopbackResolver())
+    try:
+        with trio.fail_after(10):
+            # port=0 on a name with two addresses: both sockets share the picked port.
+            async with TCPListener.new(0, echo, host="dual.test") as listener:
+                for host in ("::1", "127.0.0.1"):
+                    async with TCPConnection.new(host, listener.port) as conn:
+                        await conn.send(b"over " + host.encode())
+                        types, data = await collect(conn, 5 + len(host))
+                    assert data == b"over " + host.encode()
+                    assert_sequence(types)
+    finally:
+        trio.socket.set_custom_hostname_resolver(previous)
     assert {recorder.events[0].ip for recorder in echo.recorders} == {"::1", "127.0.0.1"}

@@ -122,6 +122,7 @@ class TCPConnection:
         self._pending_size = 0  # total of _pending
         self._failure: tuple[ErrorRecord, ...] | None = None  # failure seen by another task
         self._close_requested = False  # terminate(), shutdown() after close, or scope end
+        self._shut_down = False  # shutdown() half-closed us (explains a refused send)
         self._close_deadline = math.inf  # when the orderly end must be over (trio clock)
         self._network_task: trio.lowlevel.Task | None = None  # runs _run
         self._token = current_token()  # lets terminate() hop in from other threads
@@ -306,6 +307,7 @@ class TCPConnection:
             await self._opened.wait()
         state = self._lifecycle.state
         if state is State.OPEN and self._transport is not None:
+            self._shut_down = True
             self._lifecycle.handle(Input.SHUTDOWN)
             try:
                 await self._transport.send_eof()
@@ -351,7 +353,7 @@ class TCPConnection:
     def _why_closed(self) -> str:
         if self._errors:
             return f"the connection is closed ({self._errors[-1].message})"
-        if self._lifecycle.state is State.WRITE_CLOSED:
+        if self._shut_down:
             return "the connection's sending side was shut down"
         return "the connection is closed"
 

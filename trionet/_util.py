@@ -74,10 +74,7 @@ def current_token() -> trio.lowlevel.TrioToken | None:
 
 def in_trio_thread(token: trio.lowlevel.TrioToken | None) -> bool:
     """Whether the caller runs inside the trio run that ``token`` belongs to."""
-    try:
-        return trio.lowlevel.current_trio_token() is token
-    except RuntimeError:
-        return False
+    return token is not None and current_token() is token
 
 
 def call_soon_in(token: trio.lowlevel.TrioToken | None, fn: Callable[[], None]) -> None:

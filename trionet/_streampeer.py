@@ -22,6 +22,7 @@ import math
 import struct
 
 from ._godot_errors import Error
+from ._variant import MAX_VAR_SIZE, bytes_to_var, var_to_bytes
 
 __all__ = ["MAX_STRING_SIZE", "StreamPeer", "godot_typed"]
 
@@ -378,6 +379,56 @@ class StreamPeer:
         if data is None:
             return ""
         return data.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+    # -- Variants -----------------------------------------------------------------------
+
+    async def put_var(self, value: object, full_objects: bool = False) -> Error:
+        """Write ``value`` as a u32 length then Godot 4's binary serialization of it.
+
+        Args:
+            value: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``dict``,
+                ``bytes``, ``array.array`` or a :mod:`trionet` Godot value class.
+            full_objects: Godot's argument; trionet has no objects to send, so it changes
+                nothing.
+
+        Returns:
+            ``Error.OK`` or the write's error.
+
+        Raises:
+            TypeError: ``value`` (or something inside it) has no Godot type.
+        """
+        payload = var_to_bytes(value, full_objects)
+        order = ">" if self._big_endian else "<"
+        return await self.put_data(struct.pack(order + "i", len(payload)) + payload)
+
+    async def get_var(self, allow_objects: bool = False) -> object:
+        """Read a u32 length then a Variant, as Godot's ``put_var`` writes them.
+
+        Args:
+            allow_objects: Godot's argument.  Objects are never decoded from the network:
+                ``True`` is logged and ignored.
+
+        Returns:
+            The value, or ``None`` when the read fails or the bytes are not a valid Variant
+            (the stream stays in step: the declared bytes were consumed).  A length prefix
+            above ``MAX_VAR_SIZE`` (16 MiB), or negative, is refused before anything is
+            allocated; the payload that follows would leave the stream out of step, so the
+            peer is failed (``STATUS_ERROR``) and ``None`` is returned.
+        """
+        if allow_objects:
+            log.warning("get_var: allow_objects=True ignored: objects are never decoded")
+        length = await self._get_raw(4)
+        if length is None:
+            return None
+        if length >= 1 << 31:
+            length -= 1 << 32
+        if length < 0 or length > MAX_VAR_SIZE:
+            self._desync(f"get_var: refused a length prefix of {length} bytes")
+            return None
+        error, data = await self.get_data(length)
+        if error:
+            return None
+        return bytes_to_var(data, allow_objects=False)
 
 
 def _as_float(value: float) -> float:

@@ -44,6 +44,7 @@ _STRUCTS: dict[tuple[int, bool], struct.Struct] = {
 _INTS = {n: struct.Struct(f"<{n}i") for n in (2, 3, 4)}
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
+_F32 = fmt.F32
 
 Reader = Callable[[bytes, int, int, int], tuple[object, int]]
 
@@ -54,15 +55,16 @@ def _need(end: int, pos: int, size: int, what: str) -> None:
 
 
 def _reals(data: bytes, pos: int, end: int, header: int, n: int) -> tuple[tuple[float, ...], int]:
-    """``n`` float components: 32-bit, or doubles when FLAG_64 is set."""
-    wide = bool(header & fmt.FLAG_64)
-    size = n * (8 if wide else 4)
-    _need(end, pos, size, "float components")
-    return _STRUCTS[n, wide].unpack_from(data, pos), pos + size
+    """``n`` float components: 32-bit, or doubles when FLAG_64 is set.
+
+    A read past the end raises ``struct.error``, which :func:`decode_variant` reports.
+    """
+    packer = _STRUCTS[n, header & fmt.FLAG_64 != 0]
+    return packer.unpack_from(data, pos), pos + packer.size
 
 
 def _ints(data: bytes, pos: int, end: int, n: int) -> tuple[tuple[int, ...], int]:
-    _need(end, pos, 4 * n, "integer components")
+    """``n`` signed 32-bit components (a short read raises ``struct.error``)."""
     return _INTS[n].unpack_from(data, pos), pos + 4 * n
 
 
@@ -357,26 +359,38 @@ def _container_type(data: bytes, pos: int, end: int, kind: int) -> int:
     raise DecodeError(f"container typed with a class or script at offset {pos} refused")
 
 
-class _Frame:
-    """An Array or Dictionary whose elements are still being read."""
-
-    __slots__ = ("is_dict", "items", "remaining")
-
-    def __init__(self, remaining: int, is_dict: bool) -> None:
-        self.items: list[object] = []  # elements; for a Dictionary key, value, key, value ...
-        self.remaining = remaining  # elements still to read (twice the count for a dict)
-        self.is_dict = is_dict
-
-
-def _finish(frame: _Frame) -> object:
-    if not frame.is_dict:
-        return frame.items
-    pairs = iter(frame.items)
+def _finish(items: list[object], is_dict: bool) -> object:
+    """The value of a container whose elements are all read."""
+    if not is_dict:
+        return items
+    pairs = iter(items)
     try:
         # Later duplicates replace earlier ones, as Godot's ``d[key] = value`` does.
         return dict(zip(pairs, pairs, strict=True))
     except TypeError:
         raise DecodeError("a Dictionary key is an Array or Dictionary (not hashable)") from None
+
+
+def _container(data: bytes, pos: int, end: int, header: int, is_dict: bool) -> tuple[int, int]:
+    """An Array's or Dictionary's element types (skipped) and count: ``(items, pos)``."""
+    start = pos - 4
+    if is_dict:
+        if (key_kind := (header >> fmt.TYPED_KEY_SHIFT) & 3) != fmt.KIND_NONE:
+            pos = _container_type(data, pos, end, key_kind)
+        kind = (header >> fmt.TYPED_VALUE_SHIFT) & 3
+    else:
+        kind = (header >> fmt.TYPED_ARRAY_SHIFT) & 3
+    if kind != fmt.KIND_NONE:
+        pos = _container_type(data, pos, end, kind)
+    _need(end, pos, 4, "element count")
+    count = _unpack_u32(data, pos)[0] & fmt.COUNT_MASK
+    pos += 4
+    items = 2 * count if is_dict else count
+    if items * 4 > end - pos:  # every element takes at least a 4-byte header
+        raise DecodeError(
+            f"container at offset {start} claims {count} elements; only {end - pos} bytes remain"
+        )
+    return items, pos
 
 
 def decode_variant(data: bytes, pos: int = 0) -> tuple[object, int]:
@@ -393,53 +407,82 @@ def decode_variant(data: bytes, pos: int = 0) -> tuple[object, int]:
     Raises:
         DecodeError: the bytes are not one acceptable variant; the message says why.
     """
+    try:
+        return _decode(data, pos)
+    except struct.error:  # a fixed-size read past the end
+        raise DecodeError("truncated data") from None
+
+
+def _decode(data: bytes, pos: int) -> tuple[object, int]:
+    # The hot path: the commonest types are read inline, and the innermost container is
+    # kept in locals (items, remaining, is_dict); outer ones wait on ``stack``.
     end = len(data)
     readers = _READERS
-    stack: list[_Frame] = []
+    unpack_u32 = _unpack_u32
+    stack: list[tuple[list[object], int, bool]] = []
+    # The innermost unfinished container: its elements so far, how many are still to
+    # read (a Dictionary counts keys and values) and its kind.  The top value goes into
+    # a one-element root list, so every value has a container to go to.
+    items: list[object] = []
+    remaining = 1
+    is_dict = False
+    value: object
     while True:
-        start = pos
-        _need(end, pos, 4, "header")
-        header = _unpack_u32(data, pos)[0]
-        type_number = header & fmt.TYPE_MASK
+        header = unpack_u32(data, pos)[0]
+        type_number = header & 0xFF
         pos += 4
-        reader = readers[type_number]
-        if reader is not None:
-            value, pos = reader(data, pos, end, header)
-        elif type_number == fmt.ARRAY or type_number == fmt.DICTIONARY:
-            is_dict = type_number == fmt.DICTIONARY
-            if is_dict:
-                if (key_kind := (header >> fmt.TYPED_KEY_SHIFT) & 3) != fmt.KIND_NONE:
-                    pos = _container_type(data, pos, end, key_kind)
-                kind = (header >> fmt.TYPED_VALUE_SHIFT) & 3
-            else:
-                kind = (header >> fmt.TYPED_ARRAY_SHIFT) & 3
-            if kind != fmt.KIND_NONE:
-                pos = _container_type(data, pos, end, kind)
-            _need(end, pos, 4, "element count")
-            count = _unpack_u32(data, pos)[0] & fmt.COUNT_MASK
+        if type_number == 4:  # STRING
+            size = unpack_u32(data, pos)[0]
             pos += 4
-            items = 2 * count if is_dict else count
-            if items * 4 > end - pos:  # every element takes at least a 4-byte header
-                raise DecodeError(
-                    f"container at offset {start} claims {count} elements; "
-                    f"only {end - pos} bytes remain"
-                )
-            if items:
+            stop = pos + size
+            if stop + (-size & 3) > end:
+                raise DecodeError(f"string of {size} bytes at offset {pos} exceeds the data")
+            try:
+                value = data[pos:stop].decode()
+            except UnicodeDecodeError:
+                value, _ = _string(data, pos - 4, end)  # it may stop at a NUL
+            else:
+                if "\0" in value or value[:1] == "\ufeff":
+                    value, _ = _string(data, pos - 4, end)
+            pos = stop + (-size & 3)
+        elif type_number == 2:  # INT
+            if header & 0x10000:
+                value = _I64.unpack_from(data, pos)[0]
+                pos += 8
+            else:
+                value = _unpack_i32(data, pos)[0]
+                pos += 4
+        elif type_number == 3:  # FLOAT
+            if header & 0x10000:
+                value = _F64.unpack_from(data, pos)[0]
+                pos += 8
+            else:
+                value = _F32.unpack_from(data, pos)[0]
+                pos += 4
+        elif type_number == 27 or type_number == 28:  # DICTIONARY, ARRAY
+            dict_type = type_number == 27
+            count, pos = _container(data, pos, end, header, dict_type)
+            if count:
+                # The new container sits at depth len(stack) (the root list is not a
+                # level); its elements one below it.
                 if len(stack) >= fmt.MAX_DEPTH:
                     raise DecodeError(f"nesting deeper than {fmt.MAX_DEPTH} levels")
-                stack.append(_Frame(items, is_dict))
+                stack.append((items, remaining, is_dict))
+                items, remaining, is_dict = [], count, dict_type
                 continue
-            value = {} if is_dict else []
+            value = {} if dict_type else []
         else:
-            raise DecodeError(f"unknown type number {type_number} at offset {start}")
-        # Hand the finished value to the innermost container; finish containers that fill.
-        while stack:
-            frame = stack[-1]
-            frame.items.append(value)
-            frame.remaining -= 1
-            if frame.remaining:
-                break
-            stack.pop()
-            value = _finish(frame)
-        else:
-            return value, pos
+            reader = readers[type_number]
+            if reader is None:
+                raise DecodeError(f"unknown type number {type_number} at offset {pos - 4}")
+            value, pos = reader(data, pos, end, header)
+        # Hand the value to the innermost container; finish the containers that fill up.
+        items.append(value)
+        remaining -= 1
+        while not remaining:
+            if not stack:  # the root list is full: it holds the result
+                return items[0], pos
+            value = _finish(items, is_dict)
+            items, remaining, is_dict = stack.pop()
+            items.append(value)
+            remaining -= 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import _transport
+from ._channel import EventChannel, EventQueue
 from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType, data_event
 from ._exceptions import ConnectionClosedError, LocalProtocolError
 from ._handlers import (
@@ -19,7 +20,6 @@ from ._handlers import (
     CallbackDispatcher,
     ChannelDispatcher,
     Dispatcher,
-    EventChannel,
     HandlerFailure,
     resolve_callbacks,
 )
@@ -134,9 +134,9 @@ class TCPConnection:
         self._events: EventChannel[TCPEvent] | None = None
         self._dispatcher: Dispatcher
         if handler is None:
-            send, receive = trio.open_memory_channel[TCPEvent](EVENT_BUFFER)
-            self._events = EventChannel(receive, TCPEventType.CLOSE, self._consumer_done.set)
-            self._dispatcher = ChannelDispatcher(send)
+            queue = EventQueue[TCPEvent](EVENT_BUFFER)
+            self._events = EventChannel(queue, TCPEventType.CLOSE, self._consumer_done.set)
+            self._dispatcher = ChannelDispatcher(queue)
         else:
             callbacks = resolve_callbacks(handler, CONNECTION_CALLBACKS, argument="handler")
             self._dispatcher = CallbackDispatcher(callbacks)
@@ -508,17 +508,9 @@ class TCPConnection:
                     except Exception as exc:
                         raise dispatcher.failure(event, exc) from exc
 
-    async def _deliver_owed(self) -> None:
-        """Deliver ``close``/``error`` if cancellation interrupted its wait for channel room."""
-        owed = self._dispatcher.owed
-        if owed is not None and owed.type in (TCPEventType.CLOSE, TCPEventType.ERROR):
-            self._dispatcher.owed = None
-            await self._dispatcher.deliver(self, owed)
-
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""
         lifecycle = self._lifecycle
-        await self._deliver_owed()
         if self._failure is not None and lifecycle.state is not State.CLOSED:
             await self._fail(self._failure)
         if lifecycle.state in (State.CONNECTING, State.OPEN, State.WRITE_CLOSED, State.READ_CLOSED):
@@ -557,7 +549,6 @@ class TCPConnection:
         """
         if self._transport is not None:
             await self._transport.aclose()
-        await self._deliver_owed()  # again, in case the close budget ran out meanwhile
         if timed_out:
             record = ErrorRecord(
                 err_code=ErrorCode.CLOSE_TIMEOUT,

@@ -49,6 +49,18 @@ class ErrorCode(enum.IntEnum):
     CONNECTION_BROKEN = -6
     #: A listener failed to accept a connection.
     ACCEPT_FAILED = -7
+    #: A send could not complete within ``send_timeout``: the peer does not read.
+    SEND_TIMEOUT = -8
+    #: The WebSocket opening handshake failed or was refused (the message says how).
+    HANDSHAKE_FAILED = -9
+    #: The peer broke the WebSocket protocol or a limit; the message has the close code.
+    PROTOCOL_ERROR = -10
+    #: The peer did not answer a keepalive ping within ``ping_timeout``.
+    KEEPALIVE_TIMEOUT = -11
+    #: The connection ended without a closing handshake (no close frame: code 1006).
+    CLOSED_ABNORMALLY = -12
+    #: A client fell too far behind ``broadcast()`` and was closed with 1008.
+    SLOW_CONSUMER = -13
 
 
 @attrs.frozen(kw_only=True)
@@ -59,7 +71,7 @@ class ErrorRecord:
         err_code: ``errno`` for operating-system errors, otherwise an :class:`ErrorCode`.
         message: What happened, in words; names the host, callback or limit involved.
         component_signature: Which part of trionet reported it: ``"os"``, ``"dns"``,
-            ``"tcp"`` or ``"handler"``.
+            ``"tcp"``, ``"tls"``, ``"websocket"`` or ``"handler"``.
     """
 
     err_code: int

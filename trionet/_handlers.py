@@ -6,8 +6,11 @@ peer.  Two kinds exist:
 
 * :class:`CallbackDispatcher` calls a handler object's callbacks (snake_case or 4D camelCase
   names, plain functions or ``async def``) inline;
-* :class:`ChannelDispatcher` puts events into a bounded memory channel read through
-  :class:`EventChannel` (the ``events()`` style).
+* :class:`ChannelDispatcher` puts events into a bounded :class:`~trionet._channel.EventQueue`
+  read through its :class:`~trionet._channel.EventChannel` (the ``events()`` style).
+
+The same dispatcher serves TCP connections and listeners, WebSocket connections and
+servers: only the table of callback names differs.
 
 A callback that raises is reported as :class:`HandlerFailure`, which the connection turns into
 its ``error`` event; nothing a callback raises reaches a nursery.
@@ -18,25 +21,24 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import trio
-
+from ._channel import EventQueue
 from ._events import TCPEventType
+from ._wsevents import WebSocketEventType
 
 __all__ = [
     "CONNECTION_CALLBACKS",
     "LISTENER_CALLBACKS",
+    "WEBSOCKET_CALLBACKS",
+    "WEBSOCKET_SERVER_CALLBACKS",
     "CallbackDispatcher",
     "ChannelDispatcher",
     "Dispatcher",
-    "EventChannel",
     "HandlerFailure",
     "call_user",
     "resolve_callbacks",
 ]
-
-E = TypeVar("E")
 
 #: Event type -> (snake_case name, 4D camelCase name) of a connection handler's callback.
 CONNECTION_CALLBACKS: Mapping[TCPEventType, tuple[str, str]] = {
@@ -54,7 +56,26 @@ LISTENER_CALLBACKS: Mapping[TCPEventType, tuple[str, str]] = {
     TCPEventType.TERMINATE: ("on_terminate", "onTerminate"),
 }
 
+#: Event type -> callback names of a WebSocket connection handler (server or client side).
+WEBSOCKET_CALLBACKS: Mapping[WebSocketEventType, tuple[str, str]] = {
+    WebSocketEventType.OPEN: ("on_open", "onOpen"),
+    WebSocketEventType.MESSAGE: ("on_message", "onMessage"),
+    WebSocketEventType.ERROR: ("on_error", "onError"),
+    WebSocketEventType.TERMINATE: ("on_terminate", "onTerminate"),
+}
+
+#: Event type -> callback names of a WebSocket server handler.
+WEBSOCKET_SERVER_CALLBACKS: Mapping[WebSocketEventType, tuple[str, str]] = {
+    WebSocketEventType.CONNECTION: ("on_connection", "onConnection"),
+    WebSocketEventType.OPEN: ("on_open", "onOpen"),
+    WebSocketEventType.ERROR: ("on_error", "onError"),
+    WebSocketEventType.TERMINATE: ("on_terminate", "onTerminate"),
+}
+
 Callback = Callable[[Any, Any], Any]
+
+# The event types that carry data, and so wait for room in a full events() queue.
+_DATA_TYPES = frozenset({TCPEventType.DATA, WebSocketEventType.MESSAGE})
 
 _Coroutine = types.CoroutineType
 
@@ -68,8 +89,8 @@ class HandlerFailure(Exception):
 
 
 def resolve_callbacks(
-    handler: object, names: Mapping[TCPEventType, tuple[str, str]], *, argument: str
-) -> dict[TCPEventType, tuple[str, Callback]]:
+    handler: object, names: Mapping[Any, tuple[str, str]], *, argument: str
+) -> dict[Any, tuple[str, Callback]]:
     """Find ``handler``'s callbacks once, so dispatching is a dictionary lookup.
 
     ``handler`` is an object with methods, or a mapping of names to callables (the shape
@@ -79,7 +100,7 @@ def resolve_callbacks(
         TypeError: ``handler`` has none of the callbacks, or one of them is not callable;
             the message names ``argument``.
     """
-    found: dict[TCPEventType, tuple[str, Callback]] = {}
+    found: dict[Any, tuple[str, Callback]] = {}
     for event_type, spellings in names.items():
         for name in spellings:
             if isinstance(handler, Mapping):
@@ -122,12 +143,7 @@ async def call_user(name: str, callback: Callback, owner: object, event: object)
 class Dispatcher:
     """Delivers one connection's events, in order."""
 
-    __slots__ = ("owed",)
-
-    def __init__(self) -> None:
-        #: An event whose delivery was interrupted by cancellation before the consumer
-        #: got it (channel style only: a callback that started has received its event).
-        self.owed: Any = None
+    __slots__ = ()
 
     async def deliver(self, owner: object, event: Any) -> None:
         """Hand ``event`` to the consumer; returns when the consumer has taken it.
@@ -167,8 +183,7 @@ class CallbackDispatcher(Dispatcher):
 
     __slots__ = ("_callbacks",)
 
-    def __init__(self, callbacks: dict[TCPEventType, tuple[str, Callback]]) -> None:
-        super().__init__()
+    def __init__(self, callbacks: dict[Any, tuple[str, Callback]]) -> None:
         self._callbacks = callbacks  # event type -> (name, callable)
 
     def start(self, owner: object, event: Any) -> Awaitable[Any] | None:
@@ -198,101 +213,29 @@ class CallbackDispatcher(Dispatcher):
         return HandlerFailure(entry[0] if entry else "the handler", exc)
 
 
-class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
-    """The receiving end returned by ``events()``: a trio ``ReceiveChannel``.
-
-    It behaves as the memory channel it wraps (``async for``, ``receive_nowait()``,
-    ``clone()``, ``aclose()``) and also tells the connection when the consumer comes back for
-    the event after ``close``: until then the consumer may still send on a connection whose
-    peer has closed its side.
-    """
-
-    def __init__(
-        self,
-        inner: trio.MemoryReceiveChannel[E],
-        marker: object,
-        on_demand: Callable[[], None],
-    ) -> None:
-        self._inner = inner  # the memory channel this wraps
-        self._marker = marker  # the event type after which demand is reported
-        self._on_demand = on_demand  # called when the consumer asks past the marker
-        self._past_marker = False  # the marker event was handed out by this clone
-
-    def _note(self, event: E) -> E:
-        if getattr(event, "type", None) is self._marker:
-            self._past_marker = True
-        return event
-
-    async def receive(self) -> E:
-        """Wait for and return the next event.
-
-        Raises:
-            trio.EndOfChannel: the connection has terminated and every event was received.
-            trio.ClosedResourceError: this channel was closed.
-        """
-        if self._past_marker:
-            self._on_demand()
-        return self._note(await self._inner.receive())
-
-    def receive_nowait(self) -> E:
-        """Return the next event if one is ready.
-
-        Raises:
-            trio.WouldBlock: no event is ready.
-            trio.EndOfChannel: the connection has terminated and every event was received.
-        """
-        if self._past_marker:
-            self._on_demand()
-        return self._note(self._inner.receive_nowait())
-
-    def clone(self) -> EventChannel[E]:
-        """Another receiving end on the same events (each event goes to one of them)."""
-        return EventChannel(self._inner.clone(), self._marker, self._on_demand)
-
-    def close(self) -> None:
-        """Close this end at once."""
-        self._inner.close()
-        self._on_demand()
-
-    async def aclose(self) -> None:
-        """Close this end."""
-        self.close()
-        await trio.lowlevel.checkpoint()
-
-    def statistics(self) -> Any:
-        """The wrapped memory channel's statistics."""
-        return self._inner.statistics()
-
-
 class ChannelDispatcher(Dispatcher):
-    """Puts events into a bounded memory channel (the ``events()`` style)."""
+    """Puts events into a bounded :class:`~trionet._channel.EventQueue` (``events()`` style)."""
 
-    __slots__ = ("_send",)
+    __slots__ = ("_queue",)
 
-    def __init__(self, send: trio.MemorySendChannel[Any]) -> None:
+    def __init__(self, queue: EventQueue[Any]) -> None:
         super().__init__()
-        self._send = send  # the sending end; the connection closes it after terminate
+        self._queue = queue  # the queue behind the connection's events() channel
 
     def start(self, owner: object, event: Any) -> Awaitable[Any] | None:
-        """Return the coroutine that queues ``event`` (see :meth:`deliver`)."""
-        return self.deliver(owner, event)
+        """Queue ``event``; return the wait for room if the queue is now full.
 
-    async def deliver(self, owner: object, event: Any) -> None:
-        """Queue ``event``, waiting while the channel is full (backpressure).
-
-        An event for a consumer that has closed every receiving end is dropped.
+        The event is queued before any wait, so a cancelled wait loses nothing; an event
+        for a consumer that has closed every receiving end is dropped.
         """
-        # A full scheduler pass per event, even when the channel has room: it lets the
-        # consumer act on the event (typically: send the answer) before the network task
-        # reads again, so the next read usually finds data instead of costing a failed
-        # recv() and an epoll registration.
-        self.owed = event
-        try:  # noqa: SIM105 - a try block is cheaper than contextlib.suppress per event
-            await self._send.send(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        self.owed = None
+        queue = self._queue
+        queue.put(event)
+        # Only data waits for room: lifecycle events are a few per connection, and holding
+        # one back would hold back the end of the connection (its close, its terminate).
+        if queue.full and event.type in _DATA_TYPES:
+            return queue.wait_room()
+        return None
 
     def finish(self) -> None:
-        """Close the sending end: consumers see the end of the channel."""
-        self._send.close()
+        """Consumers see the end of the channel once they took what is queued."""
+        self._queue.finish()

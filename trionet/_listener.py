@@ -55,7 +55,171 @@ _RESOURCE_PAUSE = 0.100
 Serve = Callable[[TCPConnection], Awaitable[object]]
 
 
-class TCPListener:
+class AcceptingServer:
+    """What every trionet server shares: listening sockets, accept loops, one nursery.
+
+    Subclasses (:class:`TCPListener`, :class:`~trionet.WebSocketServer`) say what to do
+    with each accepted stream (:meth:`_handle`) and how their events look; this class
+    owns the lifetime: the sockets are bound when the ``async with`` block is entered,
+    every accepted connection runs in the server's nursery, and :meth:`terminate` (or the
+    end of the block) closes the sockets, frees the port and ends every connection.
+
+    Accepting survives running out of descriptors or memory (``EMFILE`` and friends are
+    logged, reported to ``on_error`` and retried after a short pause); any other accept
+    failure ends that listening socket.
+    """
+
+    #: The event class and event-type enum of this kind of server.
+    _event_class: Callable[..., Any] = TCPEvent
+    _types: Any = TCPEventType
+
+    def __init__(
+        self,
+        *,
+        opener: ListenerOpener,
+        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]],
+    ) -> None:
+        self._opener = opener  # opens the listening sockets when the block is entered
+        self._callbacks = callbacks  # the server handler's callbacks, by event type
+        self._port = 0  # bound port, known once listening
+        self._errors: deque[ErrorRecord] = deque(maxlen=ERRORS_KEPT)
+        self._connections: set[Any] = set()  # live connections
+        self._accept_scope = trio.CancelScope()  # cancelled by terminate()
+        self._terminated = False  # terminate() was called
+        self._finished = trio.Event()  # everything ended and on_terminate ran
+        self._token = current_token()  # lets terminate() hop in from other threads
+
+    @asynccontextmanager
+    async def _lifetime(self) -> AsyncIterator[Any]:
+        self._token = trio.lowlevel.current_trio_token()
+        listeners = list(await self._opener())
+        self._port = _bound_port(listeners)
+        async with unwrap_body_error(), trio.open_nursery() as nursery:
+            nursery.start_soon(self._supervise, listeners)
+            try:
+                yield self
+            finally:
+                self.terminate()
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one picked by the system when ``port=0`` was given)."""
+        return self._port
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """The newest failures of this server (at most 100), oldest first (a copy)."""
+        return list(self._errors)
+
+    @property
+    def terminated(self) -> bool:
+        """Whether :meth:`terminate` was called (or the block was left)."""
+        return self._terminated
+
+    def terminate(self) -> None:
+        """Close the listening sockets, free the port, and end every connection.
+
+        Idempotent; safe from any task, and from other threads (it then runs in the
+        server's trio thread).  Connections end in order, each within its close timeout;
+        the ``async with`` block waits for them when it exits.
+        """
+        call_soon_in(self._token, self._terminate_now)
+
+    async def wait(self) -> None:
+        """Wait until the server and all its connections have ended."""
+        await self._finished.wait()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _terminate_now(self) -> None:
+        if self._terminated:
+            return
+        self._terminated = True
+        self._accept_scope.cancel()
+        self._end_connections()
+
+    def _end_connections(self) -> None:
+        for conn in list(self._connections):
+            conn.terminate()
+
+    def _record(self, record: ErrorRecord) -> None:
+        self._errors.append(record)
+
+    async def _notify(self, event_type: Any, **fields: Any) -> Any:
+        """Call the server callback for ``event_type`` (handler style only)."""
+        entry = self._callbacks.get(event_type)
+        if entry is None:
+            return None
+        event = self._event_class(type=event_type, **fields)
+        return await call_user(entry[0], entry[1], self, event)
+
+    async def _notify_logged(self, event_type: Any, **fields: Any) -> None:
+        """:meth:`_notify`, for callbacks whose failure can only be logged."""
+        try:
+            await self._notify(event_type, **fields)
+        except HandlerFailure as failure:
+            log.error("%s: %s", self, failure, exc_info=failure.__cause__)
+
+    async def _report(self, record: ErrorRecord) -> None:
+        """Record a server failure and tell ``on_error``; its own failure is logged."""
+        self._record(record)
+        await self._notify_logged(self._types.ERROR, errors=(record,))
+
+    async def _started(self) -> None:
+        """Called once the accept loops are about to run (WebSocket: ``on_open``)."""
+
+    async def _supervise(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
+        """Own the accept loops and the connections; deliver the server's terminate."""
+        try:
+            async with trio.open_nursery() as connections:
+                with self._accept_scope:
+                    await self._started()
+                    async with trio.open_nursery() as accepting:
+                        for listener in listeners:
+                            accepting.start_soon(self._accept_loop, listener, connections)
+                # Accepting is over (terminate() or every accept loop failed).
+                self._terminate_now()
+        finally:
+            with trio.CancelScope(shield=True):
+                for listener in listeners:
+                    await trio.aclose_forcefully(listener)
+                await self._notify_logged(self._types.TERMINATE)
+                self._finished.set()
+
+    async def _accept_loop(
+        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
+    ) -> None:
+        try:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as exc:
+                    record = ErrorRecord(
+                        err_code=exc.errno or ErrorCode.ACCEPT_FAILED,
+                        message=f"accept failed on port {self._port}: {exc.strerror or exc}",
+                        component_signature="os",
+                    )
+                    log.warning("%s: %s", self, record.message)
+                    await self._report(record)
+                    if exc.errno in _RESOURCE_ERRNOS:
+                        await trio.sleep(_RESOURCE_PAUSE)
+                        continue
+                    return
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    return
+                connections.start_soon(self._handle, stream, connections)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(listener)
+
+    async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+        """Run one accepted connection to its end; never raises."""
+        raise NotImplementedError
+
+
+class TCPListener(AcceptingServer):
     """A TCP server with 4D's event-driven API (4D ``TCPListener``).
 
     Create one with :meth:`new`.  Every accepted connection lives in the listener's
@@ -88,29 +252,22 @@ class TCPListener:
         close_timeout: float,
     ) -> None:
         """Use :meth:`new`."""
-        self._opener = opener  # opens the listening sockets when the block is entered
         self._handler = handler  # the user's handler object or serve function
         self._serve: Serve | None = None  # set in serve style
-        self._callbacks: dict[TCPEventType, tuple[str, Callable[[Any, Any], Any]]] = {}
+        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {}
         if inspect.iscoroutinefunction(handler):
             self._serve = handler
         else:
-            self._callbacks = resolve_callbacks(handler, LISTENER_CALLBACKS, argument="handler")
-            if TCPEventType.CONNECTION not in self._callbacks:
+            callbacks = resolve_callbacks(handler, LISTENER_CALLBACKS, argument="handler")
+            if TCPEventType.CONNECTION not in callbacks:
                 raise TypeError(
                     "handler must be an async serve(conn) function or have an on_connection "
                     "(or onConnection) callback"
                 )
+        super().__init__(opener=opener, callbacks=callbacks)
         self._no_delay = no_delay  # TCP_NODELAY for accepted connections
         self._connection_timeout = connection_timeout  # passed on to accepted connections
         self._close_timeout = close_timeout  # each connection's orderly-close budget
-        self._port = 0  # bound port, known once listening
-        self._errors: deque[ErrorRecord] = deque(maxlen=ERRORS_KEPT)
-        self._connections: set[TCPConnection] = set()  # live accepted connections
-        self._accept_scope = trio.CancelScope()  # cancelled by terminate()
-        self._terminated = False  # terminate() was called
-        self._finished = trio.Event()  # everything ended and on_terminate ran
-        self._token = current_token()  # lets terminate() hop in from other threads
 
     @classmethod
     def new(
@@ -120,6 +277,7 @@ class TCPListener:
         *,
         host: str | None = None,
         backlog: int | None = None,
+        reuse_port: bool = False,
         no_delay: bool = False,
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
@@ -132,6 +290,8 @@ class TCPListener:
                 class description).
             host: Address or name to bind; ``None`` binds every local interface, as 4D does.
             backlog: Listen queue length; ``None`` uses the system maximum.
+            reuse_port: Set ``SO_REUSEPORT``, so several processes can listen on the same
+                port and the kernel spreads incoming connections over them.
             no_delay: ``TCP_NODELAY`` for accepted connections.
             connection_timeout: Kept for accepted connections' options (they are already
                 connected, so it does not apply to them).
@@ -155,8 +315,12 @@ class TCPListener:
             if backlog <= 0:
                 raise ValueError(f"backlog must be positive, got {backlog}")
 
+        check_bool(reuse_port, argument="reuse_port")
+
         async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
-            return await _transport.open_listeners(host, port, backlog=backlog)
+            return await _transport.open_listeners(
+                host, port, backlog=backlog, reuse_port=reuse_port
+            )
 
         listener = cls(
             handler=handler,
@@ -166,30 +330,6 @@ class TCPListener:
             close_timeout=check_timeout(close_timeout, argument="close_timeout"),
         )
         return listener._lifetime()
-
-    @asynccontextmanager
-    async def _lifetime(self) -> AsyncIterator[TCPListener]:
-        self._token = trio.lowlevel.current_trio_token()
-        listeners = list(await self._opener())
-        self._port = _bound_port(listeners)
-        async with unwrap_body_error(), trio.open_nursery() as nursery:
-            nursery.start_soon(self._supervise, listeners)
-            try:
-                yield self
-            finally:
-                self.terminate()
-
-    # -- public API ---------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The bound port (the one picked by the system when ``port=0`` was given)."""
-        return self._port
-
-    @property
-    def errors(self) -> list[ErrorRecord]:
-        """The newest failures of this listener (at most 100), oldest first (a copy)."""
-        return list(self._errors)
 
     @property
     def connections(self) -> list[TCPConnection]:
@@ -201,104 +341,13 @@ class TCPListener:
         """The handler object or serve function given to :meth:`new`."""
         return self._handler
 
-    @property
-    def terminated(self) -> bool:
-        """Whether :meth:`terminate` was called (or the block was left)."""
-        return self._terminated
-
-    def terminate(self) -> None:
-        """Close the listening sockets, free the port, and end every connection.
-
-        Idempotent; safe from any task, and from other threads (it then runs in the
-        listener's trio thread).  Connections end in order, each within its close timeout;
-        the ``async with`` block waits for them when it exits.
-        """
-        call_soon_in(self._token, self._terminate_now)
-
-    async def wait(self) -> None:
-        """Wait until the listener and all its connections have ended."""
-        await self._finished.wait()
-
     def __repr__(self) -> str:
         state = "terminated" if self._terminated else "listening"
         return f"<TCPListener port={self._port} {state} connections={len(self._connections)}>"
 
     # -- internals ----------------------------------------------------------------------
 
-    def _terminate_now(self) -> None:
-        if self._terminated:
-            return
-        self._terminated = True
-        self._accept_scope.cancel()
-        for conn in list(self._connections):
-            conn.terminate()
-
-    def _record(self, record: ErrorRecord) -> None:
-        self._errors.append(record)
-
-    async def _notify(self, event_type: TCPEventType, **fields: Any) -> Any:
-        """Call the listener callback for ``event_type`` (handler style only)."""
-        entry = self._callbacks.get(event_type)
-        if entry is None:
-            return None
-        event = TCPEvent(type=event_type, **fields)
-        return await call_user(entry[0], entry[1], self, event)
-
-    async def _report(self, record: ErrorRecord) -> None:
-        """Record a listener failure and tell ``on_error``; its own failure is logged."""
-        self._record(record)
-        try:
-            await self._notify(TCPEventType.ERROR, errors=(record,))
-        except HandlerFailure as failure:
-            log.error("%s: %s", self, failure, exc_info=failure.__cause__)
-
-    async def _supervise(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
-        """Own the accept loops and the connections; deliver the listener's terminate."""
-        try:
-            async with trio.open_nursery() as connections:
-                with self._accept_scope:
-                    async with trio.open_nursery() as accepting:
-                        for listener in listeners:
-                            accepting.start_soon(self._accept_loop, listener, connections)
-                # Accepting is over (terminate() or every accept loop failed).
-                self._terminate_now()
-        finally:
-            with trio.CancelScope(shield=True):
-                for listener in listeners:
-                    await trio.aclose_forcefully(listener)
-                try:
-                    await self._notify(TCPEventType.TERMINATE)
-                except HandlerFailure as failure:
-                    log.error("%s: %s", self, failure, exc_info=failure.__cause__)
-                self._finished.set()
-
-    async def _accept_loop(
-        self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
-    ) -> None:
-        try:
-            while True:
-                try:
-                    stream = await listener.accept()
-                except OSError as exc:
-                    record = ErrorRecord(
-                        err_code=exc.errno or ErrorCode.ACCEPT_FAILED,
-                        message=f"accept failed on port {self._port}: {exc.strerror or exc}",
-                        component_signature="os",
-                    )
-                    log.warning("%s: %s", self, record.message)
-                    await self._report(record)
-                    if exc.errno in _RESOURCE_ERRNOS:
-                        await trio.sleep(_RESOURCE_PAUSE)
-                        continue
-                    return
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    return
-                connections.start_soon(self._handle, stream)
-        finally:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(listener)
-
-    async def _handle(self, stream: trio.abc.Stream) -> None:
+    async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
         """Run one accepted connection to its end; never raises."""
         ip, port = _transport.remote_address(stream)
         try:

@@ -35,11 +35,17 @@ An input that the table does not list for a state is a bug in the caller and rai
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 from ._events import TCPEventType
 from ._exceptions import LocalProtocolError
 
-__all__ = ["Input", "Lifecycle", "State", "TRANSITIONS"]
+__all__ = ["Input", "Lifecycle", "State", "StateMachine", "TRANSITIONS"]
+
+S = TypeVar("S", bound=enum.Enum)
+I = TypeVar("I", bound=enum.Enum)  # noqa: E741 - S, I, T: state, input, event type
+T = TypeVar("T")
 
 
 class State(enum.Enum):
@@ -113,32 +119,46 @@ TRANSITIONS: dict[tuple[State, Input], tuple[State, tuple[TCPEventType, ...]]] =
 SENDABLE = frozenset({State.CONNECTING, State.OPEN, State.READ_CLOSED})
 
 
-class Lifecycle:
-    """The current state of one connection, advanced only through :data:`TRANSITIONS`."""
+class StateMachine(Generic[S, I, T]):
+    """A current state, advanced only through a transition table.
 
-    __slots__ = ("state",)
+    Each connection kind has its own table (TCP's :data:`TRANSITIONS` here, WebSocket's in
+    :mod:`trionet._wsstate`); this class is the one way either is applied.
+    """
 
-    def __init__(self, state: State = State.CONNECTING) -> None:
+    __slots__ = ("_table", "state")
+
+    def __init__(self, table: Mapping[tuple[S, I], tuple[S, tuple[T, ...]]], state: S) -> None:
+        self._table = table  # (state, input) -> (next state, events to deliver)
         #: Where the connection is now.
         self.state = state
 
-    def handle(self, what: Input) -> tuple[TCPEventType, ...]:
+    def handle(self, what: I) -> tuple[T, ...]:
         """Apply ``what`` and return the event types to deliver, in order.
 
         Raises:
             LocalProtocolError: ``what`` is not allowed in the current state.
         """
         try:
-            self.state, events = TRANSITIONS[self.state, what]
+            self.state, events = self._table[self.state, what]
         except KeyError:
             raise LocalProtocolError(
                 f"{what.value!r} is not allowed while the connection is {self.state.value}"
             ) from None
         return events
 
-    def allows(self, what: Input) -> bool:
+    def allows(self, what: I) -> bool:
         """Whether ``what`` is a legal input in the current state."""
-        return (self.state, what) in TRANSITIONS
+        return (self.state, what) in self._table
+
+
+class Lifecycle(StateMachine[State, Input, TCPEventType]):
+    """The current state of one TCP connection, advanced only through :data:`TRANSITIONS`."""
+
+    __slots__ = ()
+
+    def __init__(self, state: State = State.CONNECTING) -> None:
+        super().__init__(TRANSITIONS, state)
 
     @property
     def can_send(self) -> bool:

@@ -8,6 +8,7 @@ are translated once, in this module, and nowhere else.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import socket
 import sys
@@ -84,6 +85,16 @@ def _broken(exc: BaseException, doing: str) -> TransportError:
     )
 
 
+def _send_timed_out(seconds: float) -> TransportError:
+    return TransportError(
+        ErrorRecord(
+            err_code=ErrorCode.SEND_TIMEOUT,
+            message=f"send did not complete within {seconds:g} s: the peer does not read",
+            component_signature="tcp",
+        )
+    )
+
+
 def _strerror(code: int) -> str:
     try:
         return os.strerror(code)
@@ -138,13 +149,17 @@ class Transport:
         idempotent.
     """
 
-    __slots__ = ("broken", "eof_received", "eof_sent", "gate")
+    __slots__ = ("broken", "eof_received", "eof_sent", "gate", "send_timeout")
 
     def __init__(self) -> None:
         self.gate = SendGate()  # serializes sends and FIN across tasks
         self.broken = False  # a failure was seen: no orderly close is possible
         self.eof_received = False  # the peer's FIN has been read
         self.eof_sent = False  # our FIN has been sent
+        #: Seconds one send may wait for the peer to make room (``inf``: no limit).  Past
+        #: it the send fails with :attr:`ErrorCode.SEND_TIMEOUT` and the transport is
+        #: broken (part of the data may be out, so nothing more can follow it).
+        self.send_timeout = math.inf
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -241,10 +256,14 @@ class StreamTransport(Transport):
 
     async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
         try:
-            await self.stream.send_all(data)
+            with trio.move_on_after(self.send_timeout) as scope:
+                await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.broken = True
             raise _broken(exc, "send") from exc
+        if scope.cancelled_caught:
+            self.broken = True
+            raise _send_timed_out(self.send_timeout)
 
     async def _shutdown_write(self) -> None:
         if isinstance(self.stream, trio.abc.HalfCloseableStream):
@@ -312,6 +331,8 @@ class SocketTransport(Transport):
     async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
         await trio.lowlevel.checkpoint_if_cancelled()
+        deadline = math.inf
+        timed_out = False
         try:
             with memoryview(data) as view:
                 sent = 0
@@ -319,10 +340,20 @@ class SocketTransport(Transport):
                     try:
                         sent += sock.send(view[sent:])
                     except BlockingIOError:
-                        await trio.lowlevel.wait_writable(sock)
+                        # The timeout only costs something once the peer is slow.
+                        if deadline == math.inf:
+                            deadline = trio.current_time() + self.send_timeout
+                        with trio.move_on_at(deadline) as waiting:
+                            await trio.lowlevel.wait_writable(sock)
+                        if waiting.cancelled_caught:
+                            timed_out = True
+                            break
         except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise _broken(exc, "send") from exc
+        if timed_out:
+            self.broken = True
+            raise _send_timed_out(self.send_timeout)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def _shutdown_write(self) -> None:
@@ -422,13 +453,15 @@ async def connect(
 
 
 async def open_listeners(
-    host: str | None, port: int, *, backlog: int | None
+    host: str | None, port: int, *, backlog: int | None, reuse_port: bool = False
 ) -> list[trio.SocketListener]:
     """Bind and listen on every address ``host`` resolves to, all on the same port.
 
     ``host=None`` means every local interface (IPv4 and IPv6 where available).  With
     ``port=0`` the first socket picks a free port and the others reuse it, so a listener
-    has one port whatever the address family.
+    has one port whatever the address family.  ``reuse_port`` sets ``SO_REUSEPORT``, so
+    that several processes can listen on the same port and the kernel spreads connections
+    over them.
 
     Raises:
         ListenError: the name did not resolve or a bind failed (for instance, port in use).
@@ -450,6 +483,8 @@ async def open_listeners(
             sock = trio.socket.socket(family, type_, proto)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 address = (sockaddr[0], chosen, *sockaddr[2:])

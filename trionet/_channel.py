@@ -1,0 +1,193 @@
+"""The bounded event queue behind every ``events()`` channel.
+
+One producer (a connection's network task) appends events; consumers take them through
+:class:`EventChannel`, a trio ``ReceiveChannel``.  Two things set it apart from a plain
+``trio.open_memory_channel``:
+
+* **Taking an event that is already there costs no scheduler pass.**  A memory channel's
+  ``receive()`` always yields to the scheduler, even when an item is waiting; a consumer that
+  answers each event (an echo, a request/response protocol) then pays a full round of the
+  run queue per event.  :meth:`EventChannel.receive` checks for cancellation and returns the
+  waiting event at once; it only parks when the queue is empty.  Fairness is kept because
+  a queue can only hold what the producer put there while the consumer was not running.
+* **The producer never loses an event to cancellation.**  :meth:`EventQueue.put` appends
+  unconditionally and the bound is applied afterwards, by :meth:`EventQueue.wait_room`: a
+  producer cancelled while it waits for room has already handed its event over.
+
+The bound is a count of events (``limit``); a producer checks :attr:`EventQueue.full`
+after each put and waits while it holds.  Lifecycle events (``terminate``, ``error``) may
+be put past the bound: they are at most a couple per connection, and holding them back
+would only delay the end.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import trio
+
+__all__ = ["EventChannel", "EventQueue"]
+
+E = TypeVar("E")
+
+
+class EventQueue(Generic[E]):
+    """A bounded FIFO of events from one producer to the consumers of its channels.
+
+    Create the first :class:`EventChannel` right after the queue: events put while no
+    channel is open are dropped (that is how a consumer that closed every end is handled).
+    """
+
+    __slots__ = ("_finished", "_handles", "_items", "_producer", "_readers", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # events held before the producer waits
+        self._items: deque[E] = deque()  # events not taken yet, oldest first
+        self._finished = False  # the producer is done: EndOfChannel once drained
+        self._handles = 0  # open EventChannel handles; back to 0: nobody will read
+        self._readers = trio.lowlevel.ParkingLot()  # consumers waiting for an event
+        self._producer = trio.lowlevel.ParkingLot()  # the producer waiting for room
+
+    # -- producer side --------------------------------------------------------------------
+
+    def put(self, event: E) -> None:
+        """Append ``event`` (never blocks); a consumer waiting for one is woken.
+
+        An event for a queue whose every channel was closed is dropped: nobody will ever
+        read it, and keeping it would only hold memory.
+        """
+        if self._handles == 0:
+            return
+        self._items.append(event)
+        if self._readers:
+            self._readers.unpark()
+
+    @property
+    def full(self) -> bool:
+        """Whether the producer should wait before putting more."""
+        return len(self._items) >= self.limit and self._handles != 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def wait_room(self) -> None:
+        """Wait until the queue is below its limit, or nobody reads it any more."""
+        while self.full:
+            await self._producer.park()
+
+    def finish(self) -> None:
+        """No event will follow: consumers see ``EndOfChannel`` once they took the rest."""
+        self._finished = True
+        self._readers.unpark_all()
+
+    # -- consumer side --------------------------------------------------------------------
+
+    def _take(self) -> E:
+        item = self._items.popleft()
+        if self._producer and len(self._items) < self.limit:
+            self._producer.unpark()
+        return item
+
+    def _attach(self) -> None:
+        self._handles += 1
+
+    def _detach(self) -> None:
+        self._handles -= 1
+        if self._handles == 0:
+            self._items.clear()
+            self._producer.unpark_all()
+            self._readers.unpark_all()
+
+
+class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
+    """What ``events()`` returns: a trio ``ReceiveChannel`` over an :class:`EventQueue`.
+
+    It has ``async for``, ``receive()``, ``receive_nowait()``, ``clone()`` (each event goes
+    to one of the clones) and ``aclose()``, like a memory channel.  ``receive()`` returns a
+    waiting event without a scheduler pass (it still raises ``Cancelled`` when cancelled).
+
+    A connection may also ask to hear when the consumer comes back for more after a given
+    event type (``marker``): TCP uses that to know the consumer is done with ``close``.
+    """
+
+    __slots__ = ("_closed", "_marker", "_on_demand", "_past_marker", "_queue")
+
+    def __init__(
+        self,
+        queue: EventQueue[E],
+        marker: object = None,
+        on_demand: Callable[[], None] | None = None,
+    ) -> None:
+        self._queue = queue  # the queue this handle reads
+        self._marker = marker  # the event type after which demand is reported
+        self._on_demand = on_demand  # called when the consumer asks past the marker
+        self._past_marker = False  # the marker event was handed out by this handle
+        self._closed = False  # aclose()/close() was called on this handle
+        queue._attach()
+
+    def _note(self, event: E) -> E:
+        if self._marker is not None and getattr(event, "type", None) is self._marker:
+            self._past_marker = True
+        return event
+
+    def receive_nowait(self) -> E:
+        """Return the next event if one is ready.
+
+        Raises:
+            trio.WouldBlock: no event is ready.
+            trio.EndOfChannel: the connection has terminated and every event was received.
+            trio.ClosedResourceError: this channel was closed.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this events() channel was closed")
+        if self._past_marker and self._on_demand is not None:
+            self._on_demand()
+        queue = self._queue
+        if queue._items:
+            return self._note(queue._take())
+        if queue._finished:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def receive(self) -> E:
+        """Return the next event, waiting for one if none is there.
+
+        Raises:
+            trio.EndOfChannel: the connection has terminated and every event was received.
+            trio.ClosedResourceError: this channel was closed.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                return self.receive_nowait()
+            except trio.WouldBlock:
+                await self._queue._readers.park()
+
+    def clone(self) -> EventChannel[E]:
+        """Another receiving end on the same events (each event goes to one of them).
+
+        Raises:
+            trio.ClosedResourceError: this channel was closed.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this events() channel was closed")
+        return EventChannel(self._queue, self._marker, self._on_demand)
+
+    def close(self) -> None:
+        """Close this end at once (idempotent); with every end closed, events are dropped."""
+        if not self._closed:
+            self._closed = True
+            self._queue._detach()
+        if self._on_demand is not None:
+            self._on_demand()
+
+    async def aclose(self) -> None:
+        """Close this end."""
+        self.close()
+        await trio.lowlevel.checkpoint()
+
+    def statistics(self) -> dict[str, int]:
+        """How many events wait, and the bound."""
+        return {"current_buffer_used": len(self._queue), "max_buffer_size": self._queue.limit}

@@ -1,0 +1,359 @@
+"""The WebSocket opening handshake and plain HTTP on the same port (sans-I/O, no trio).
+
+Bytes go in, requests and response bytes come out.  wsproto does the WebSocket handshake
+(``Sec-WebSocket-Accept``, extension negotiation); h11 parses plain HTTP requests for an
+``http_handler``.  In front of both, :class:`HeadReader` bounds what a client can make the
+server buffer: neither wsproto nor h11 refuses an oversized request with the status a
+careful server gives (414 for a request line, 431 for headers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import attrs
+import h11
+import wsproto.events as wse
+from wsproto.connection import Connection, ConnectionType
+from wsproto.extensions import Extension
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import RemoteProtocolError
+
+from ._wsevents import WebSocketRequest
+
+__all__ = [
+    "ClientHandshake",
+    "HandshakeLimits",
+    "HeadReader",
+    "PlainRequestReader",
+    "Refusal",
+    "ServerHandshake",
+    "http_response",
+    "is_upgrade",
+    "parse_request",
+]
+
+_REASONS = {
+    101: "Switching Protocols",
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Refusal(Exception):
+    """The request cannot be served; answer with ``status`` and close.
+
+    Attributes:
+        status: The HTTP status to send.
+        reason: Why, in words (sent as the plain-text body and reported in ``errors``).
+        headers: Extra response headers (``Sec-WebSocket-Version`` with a 426, say).
+    """
+
+    def __init__(self, status: int, reason: str, headers: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status = status
+        self.reason = reason
+        self.headers = tuple(headers)
+
+
+@attrs.frozen(kw_only=True)
+class HandshakeLimits:
+    """How much of a request the server reads before refusing it.
+
+    The defaults follow common servers: 8 KiB for the request line (nginx's and h11's
+    order of magnitude), 100 header lines and 8 KiB per line (Apache's defaults), 64 KiB
+    for the whole head, and 1 MiB for a plain request's body.  A browser's handshake is
+    well under 2 KiB; anything near these limits is a client error or an attack.
+    """
+
+    max_request_line: int = 8192
+    max_headers: int = 100
+    max_header_size: int = 8192
+    max_head: int = 65536
+    max_body: int = 1024 * 1024
+
+
+class HeadReader:
+    """Collects bytes up to the end of an HTTP request head, within :class:`HandshakeLimits`."""
+
+    __slots__ = ("_buffer", "_limits", "_scanned")
+
+    def __init__(self, limits: HandshakeLimits) -> None:
+        self._limits = limits
+        self._buffer = bytearray()  # bytes received so far
+        self._scanned = 0  # the head's end is not before this offset
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """Add ``data``; return ``(head, rest)`` once the head is complete, else ``None``.
+
+        Raises:
+            Refusal: 414 or 431 when a limit is passed, 400 when the peer closed early.
+        """
+        buffer = self._buffer
+        if not data:
+            raise Refusal(400, "the connection closed before the request was complete")
+        buffer += data
+        end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
+        limits = self._limits
+        if end < 0:
+            self._scanned = len(buffer)
+            first = buffer.find(b"\r\n")
+            if first < 0 and len(buffer) > limits.max_request_line:
+                raise Refusal(414, f"request line longer than {limits.max_request_line} bytes")
+            if len(buffer) > limits.max_head:
+                raise Refusal(431, f"request head larger than {limits.max_head} bytes")
+            if len(buffer) - buffer.rfind(b"\n") - 1 > limits.max_header_size:
+                raise Refusal(431, f"a header line is longer than {limits.max_header_size} bytes")
+            return None
+        head = bytes(buffer[: end + 4])
+        if len(head) > limits.max_head:
+            raise Refusal(431, f"request head larger than {limits.max_head} bytes")
+        rest = bytes(buffer[end + 4 :])
+        buffer.clear()
+        return head, rest
+
+
+def _multi(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Names to a value, or to a list of values when a name came several times."""
+    found: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in found:
+            previous = found[name]
+            if isinstance(previous, list):
+                previous.append(value)
+            else:
+                found[name] = [previous, value]
+        else:
+            found[name] = value
+    return found
+
+
+def parse_request(
+    head: bytes, limits: HandshakeLimits, remote_address: tuple[str, int]
+) -> tuple[WebSocketRequest, list[tuple[bytes, bytes]]]:
+    """Parse a request head into a :class:`WebSocketRequest` and its raw header list.
+
+    Raises:
+        Refusal: 400 for a malformed request line or header, 414/431 for a limit.
+    """
+    lines = head[:-4].split(b"\r\n")
+    request_line = lines[0]
+    if len(request_line) > limits.max_request_line:
+        raise Refusal(414, f"request line longer than {limits.max_request_line} bytes")
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        raise Refusal(400, "malformed request line")
+    method, target = parts[0], parts[1]
+    if not method.isalpha() or not target:
+        raise Refusal(400, "malformed request line")
+    if len(lines) - 1 > limits.max_headers:
+        raise Refusal(431, f"more than {limits.max_headers} header lines")
+    raw: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        if len(line) > limits.max_header_size:
+            raise Refusal(431, f"a header line is longer than {limits.max_header_size} bytes")
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+            raise Refusal(400, f"malformed header line {line[:40]!r}")
+        raw.append((name.lower(), value.strip()))
+    try:
+        url = target.decode("ascii")
+    except UnicodeDecodeError:
+        raise Refusal(400, "the request target is not ASCII") from None
+    split = urlsplit(url)
+    headers = _multi((n.decode("latin-1"), v.decode("latin-1")) for n, v in raw)
+    offered = headers.get("sec-websocket-protocol", "")
+    joined = ",".join(offered) if isinstance(offered, list) else offered
+    request = WebSocketRequest(
+        method=method.decode("ascii"),
+        url=url,
+        path=unquote(split.path) or "/",
+        query=_multi(parse_qsl(split.query, keep_blank_values=True)),
+        headers=headers,
+        remote_address=remote_address,
+        subprotocols=tuple(p.strip() for p in joined.split(",") if p.strip()),
+    )
+    return request, raw
+
+
+def is_upgrade(request: WebSocketRequest) -> bool:
+    """Whether ``request`` asks for a WebSocket upgrade (``Upgrade: websocket``)."""
+    upgrade = request.headers.get("upgrade", "")
+    values = upgrade if isinstance(upgrade, list) else [upgrade]
+    return any(value.strip().lower() == "websocket" for value in values)
+
+
+def http_response(
+    status: int, headers: Sequence[tuple[str, str]] = (), body: bytes | str = b""
+) -> bytes:
+    """A complete HTTP/1.1 response that ends the connection (``Connection: close``).
+
+    Raises:
+        ValueError: a header name or value contains a line break (response splitting).
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    out = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    names = set()
+    for name, value in headers:
+        if any(c in name or c in value for c in "\r\n\0") or ":" in name or not name:
+            raise ValueError(f"invalid response header {name!r}")
+        names.add(name.lower())
+        out.append(f"{name}: {value}")
+    if "content-type" not in names and body:
+        out.append("Content-Type: text/plain; charset=utf-8")
+    out.append(f"Content-Length: {len(body)}")
+    out.append("Connection: close")
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _refusal_from(exc: RemoteProtocolError) -> Refusal:
+    hint = exc.event_hint
+    status = hint.status_code if isinstance(hint, wse.RejectConnection) else 400
+    headers = []
+    if isinstance(hint, wse.RejectConnection):
+        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in hint.headers]
+    reason = str(exc)
+    if status == 426:
+        reason = "unsupported Sec-WebSocket-Version; this server speaks version 13"
+    return Refusal(status, reason, headers)
+
+
+class ServerHandshake:
+    """The server side of the upgrade, on wsproto's handshake."""
+
+    __slots__ = ("_h11",)
+
+    def __init__(self, head: bytes) -> None:
+        """Feed the complete request ``head`` (as :class:`HeadReader` returned it).
+
+        Raises:
+            Refusal: wsproto found the upgrade invalid (400, or 426 for the version).
+        """
+        self._h11 = H11Handshake(ConnectionType.SERVER)
+        try:
+            self._h11.receive_data(head)
+            events = list(self._h11.events())
+        except RemoteProtocolError as exc:
+            raise _refusal_from(exc) from None
+        if not events or not isinstance(events[0], wse.Request):
+            raise Refusal(400, "incomplete upgrade request")
+
+    def accept(
+        self, subprotocol: str | None, extensions: list[Extension]
+    ) -> tuple[bytes, Connection]:
+        """The 101 response, and the wsproto connection that frames from then on."""
+        data = self._h11.send(wse.AcceptConnection(subprotocol=subprotocol, extensions=extensions))
+        connection = self._h11.connection
+        assert connection is not None
+        return data, connection
+
+
+class ClientHandshake:
+    """The client side of the upgrade (used by the in-memory test client and the client)."""
+
+    __slots__ = ("_h11", "_reader", "request_bytes")
+
+    def __init__(
+        self,
+        host: str,
+        target: str,
+        *,
+        subprotocols: Sequence[str],
+        extensions: list[Extension],
+        headers: Sequence[tuple[str, str]],
+        limits: HandshakeLimits,
+    ) -> None:
+        self._h11 = H11Handshake(ConnectionType.CLIENT)
+        self._reader = HeadReader(limits)
+        request = wse.Request(
+            host=host,
+            target=target,
+            subprotocols=list(subprotocols),
+            extensions=extensions,
+            extra_headers=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+        )
+        #: The upgrade request to send.
+        self.request_bytes = self._h11.send(request)
+
+    def feed(self, data: bytes) -> tuple[Connection, str | None, bytes] | None:
+        """Add response bytes; once complete return ``(connection, subprotocol, rest)``.
+
+        Raises:
+            Refusal: the server refused (its status) or answered nonsense (status 0).
+        """
+        done = self._reader.feed(data)
+        if done is None:
+            return None
+        head, rest = done
+        status_line = head.split(b"\r\n", 1)[0]
+        parts = status_line.split(b" ", 2)
+        status = int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else 0
+        if status != 101:
+            raise Refusal(status, f"the server answered {status_line.decode('latin-1')!r}")
+        try:
+            self._h11.receive_data(head)
+            events = list(self._h11.events())
+        except RemoteProtocolError as exc:
+            raise Refusal(0, f"invalid upgrade response: {exc}") from None
+        accepted = events[0] if events else None
+        if not isinstance(accepted, wse.AcceptConnection) or self._h11.connection is None:
+            raise Refusal(0, "invalid upgrade response")
+        return self._h11.connection, accepted.subprotocol, rest
+
+
+class PlainRequestReader:
+    """Reads a plain HTTP request's body with h11, for ``http_handler``."""
+
+    __slots__ = ("_body", "_h11", "_limits")
+
+    def __init__(self, head: bytes, limits: HandshakeLimits) -> None:
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head)
+        self._limits = limits
+        self._body = bytearray()  # the body so far
+        self._h11.receive_data(head)
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Add body bytes (``b""`` at EOF); return the body once it is complete.
+
+        Raises:
+            Refusal: 400 for a malformed or cut-short request, 413 for a body over the
+                limit.
+        """
+        self._h11.receive_data(data)  # b"" tells h11 the peer closed
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise Refusal(400, f"malformed request: {exc}") from None
+            if event is h11.NEED_DATA:
+                return None
+            if isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > self._limits.max_body:
+                    raise Refusal(413, f"request body larger than {self._limits.max_body} bytes")
+            elif isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
+                return bytes(self._body)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise Refusal(400, "the connection closed before the request was complete")
+
+
+def json_text(value: object) -> str:
+    """``value`` as compact JSON text (what ``send(dict | list)`` puts in a text frame).
+
+    Raises:
+        TypeError: ``value`` holds something JSON cannot represent.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

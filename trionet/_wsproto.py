@@ -1,0 +1,276 @@
+"""WebSocket framing on wsproto, with trionet's limits (sans-I/O: no trio, no sockets).
+
+:class:`FrameLayer` takes the bytes a connection received and returns what they mean
+(complete messages, control frames, a close, a failure) together with the bytes to send
+back; messages go out through it too.  wsproto parses and builds the frames; this layer
+adds what a public server needs on top:
+
+* **reassembly with a limit**: fragments are joined into one message, and a message over
+  ``max_message_size`` bytes (counted after decompression, in UTF-8 bytes for text) or
+  with too many fragments fails with 1009 while it arrives, not after;
+* **a bounded decompressor** (:class:`BoundedDeflate`): wsproto inflates a compressed
+  frame in one call, however large the result; a few KiB of deflate can expand to
+  gigabytes.  Here inflation stops at the message budget and the connection fails with 1009;
+* ``data_type``: text as ``str``, every message as ``bytes`` (``"blob"``), or text parsed as
+  JSON (``"object"``; invalid JSON fails with 1007).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError as WsprotoLocalError
+
+from ._wsevents import CloseCode
+
+__all__ = [
+    "CLOSED",
+    "FAILED",
+    "MESSAGE",
+    "PONG",
+    "BoundedDeflate",
+    "FrameLayer",
+    "fragment_limit",
+]
+
+# What FrameLayer.feed() reports, as the first item of each tuple it returns:
+#: ``(MESSAGE, data)``: a complete message, converted for ``data_type``.
+MESSAGE = 0
+#: ``(PONG, payload)``: the peer answered a ping.
+PONG = 1
+#: ``(CLOSED, code, reason)``: the peer's close frame (answered in :attr:`FrameLayer.outgoing`).
+CLOSED = 2
+#: ``(FAILED, code, reason)``: the peer broke the protocol or a limit; a close frame with
+#: ``code`` is in :attr:`FrameLayer.outgoing`.
+FAILED = 3
+
+
+def fragment_limit(max_message_size: int) -> int:
+    """How many frames one message may span: one per 64 bytes of the size limit, at least 16.
+
+    Empty continuation frames cost nothing against the byte limit, so a peer could keep
+    a message open forever with them; a cap tied to the size limit stops that while
+    leaving room for any sensible fragmentation (64-byte fragments of a full-size message).
+    """
+    return max(16, max_message_size // 64)
+
+
+class BoundedDeflate(PerMessageDeflate):
+    """permessage-deflate (RFC 7692) whose inflation stops at a byte budget per message.
+
+    When a message would inflate past ``max_message_size``, the frame is refused with
+    close code 1009 before more than the budget (plus one byte) was produced.
+    """
+
+    def __init__(self, max_message_size: int, **params: Any) -> None:
+        super().__init__(**params)
+        self.max_message_size = max_message_size  # inflated bytes allowed per message
+        self.inflated = 0  # bytes inflated so far in the current message
+
+    def _inflate(self, data: bytes) -> bytes | CloseReason:
+        decompressor = self._decompressor
+        assert decompressor is not None
+        budget = self.max_message_size - self.inflated
+        try:
+            out = decompressor.decompress(data, budget + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self.inflated += len(out)
+        if self.inflated > self.max_message_size or decompressor.unconsumed_tail:
+            return CloseReason.MESSAGE_TOO_BIG
+        return out
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
+        """Inflate one piece of a compressed frame, within the budget."""
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data
+        return self._inflate(data)
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        """End of a frame: at the end of a compressed message, flush the inflater."""
+        if not fin:
+            return None
+        if not (self._inbound_compressed and self._inbound_is_compressible):
+            self._inbound_compressed = None
+            self.inflated = 0
+            return None
+        # The four bytes RFC 7692 strips from every compressed message (section 7.2.2);
+        # inflating them flushes what the decompressor still holds, within the budget.
+        out = self._inflate(b"\x00\x00\xff\xff")
+        self.inflated = 0
+        if isinstance(out, CloseReason):
+            return out
+        no_context_takeover = (
+            self.server_no_context_takeover if proto.client else self.client_no_context_takeover
+        )
+        if no_context_takeover:
+            self._decompressor = None
+        self._inbound_compressed = None
+        return out
+
+
+class FrameLayer:
+    """One WebSocket connection's frames after the handshake (wsproto ``Connection``).
+
+    Call :meth:`feed` with received bytes and act on what it returns; then send
+    :attr:`outgoing` (pongs, close frames) if it is not empty, and clear it.
+    """
+
+    __slots__ = (
+        "_conn",
+        "_data_type",
+        "_fragments",
+        "_max_fragments",
+        "_max_size",
+        "_parts",
+        "_size",
+        "outgoing",
+    )
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        data_type: str,
+        max_message_size: int,
+        max_fragments: int | None = None,
+    ) -> None:
+        self._conn = conn  # wsproto's frame-level connection
+        self._data_type = data_type  # "text", "blob" or "object"
+        self._max_size = max_message_size  # bytes per message
+        self._max_fragments = max_fragments or fragment_limit(max_message_size)
+        self._parts: list[Any] = []  # fragments of the message being received
+        self._size = 0  # bytes received of that message
+        self._fragments = 0  # frames received of that message
+        #: Bytes to send as a consequence of what was fed (pongs, close frames).
+        self.outgoing = bytearray()
+
+    @property
+    def closed(self) -> bool:
+        """Whether the closing handshake is complete (both close frames seen)."""
+        return self._conn.state is ConnectionState.CLOSED
+
+    @property
+    def can_send(self) -> bool:
+        """Whether messages can still be sent (no close frame sent yet)."""
+        return self._conn.state is ConnectionState.OPEN
+
+    def feed(self, data: bytes) -> list[tuple[Any, ...]]:
+        """Process received bytes; returns what they meant, in order (see the constants)."""
+        conn = self._conn
+        if conn.state is ConnectionState.CLOSED or conn.state is ConnectionState.REMOTE_CLOSING:
+            return []  # after the peer's close frame nothing more counts
+        conn.receive_data(data)
+        out: list[tuple[Any, ...]] = []
+        for event in conn.events():
+            if isinstance(event, (TextMessage, BytesMessage)):
+                item = self._message_part(event.data, event.message_finished)
+                if item is not None:
+                    out.append(item)
+                    if item[0] == FAILED:
+                        break
+            elif isinstance(event, Ping):
+                if conn.state is ConnectionState.OPEN:
+                    self.outgoing += conn.send(event.response())
+            elif isinstance(event, Pong):
+                out.append((PONG, event.payload))
+            elif isinstance(event, CloseConnection):
+                out.append(self._closing(event))
+                break
+        return out
+
+    def _message_part(self, data: Any, finished: bool) -> tuple[Any, ...] | None:
+        parts = self._parts
+        # Text counts in UTF-8 bytes; isascii() is O(1) and spares the encode in most cases.
+        ascii_only = type(data) is bytes or data.isascii()
+        size = self._size + (len(data) if ascii_only else len(data.encode()))
+        self._fragments += 1
+        if size > self._max_size:
+            return self._fail(
+                CloseCode.MESSAGE_TOO_BIG, f"message larger than {self._max_size} bytes"
+            )
+        if self._fragments > self._max_fragments:
+            return self._fail(
+                CloseCode.MESSAGE_TOO_BIG, f"message in more than {self._max_fragments} fragments"
+            )
+        if not finished:
+            parts.append(data)
+            self._size = size
+            return None
+        if parts:
+            parts.append(data)
+            data = "".join(parts) if type(data) is str else b"".join(parts)
+            parts.clear()
+        self._size = 0
+        self._fragments = 0
+        if type(data) is str:
+            if self._data_type == "blob":
+                data = data.encode()
+            elif self._data_type == "object":
+                try:
+                    data = json.loads(data)
+                except ValueError as exc:
+                    return self._fail(CloseCode.INVALID_DATA, f"invalid JSON: {exc}")
+        elif type(data) is bytearray:
+            data = bytes(data)
+        return (MESSAGE, data)
+
+    def _closing(self, event: CloseConnection) -> tuple[Any, ...]:
+        conn = self._conn
+        if conn.state is ConnectionState.OPEN:
+            # wsproto reports its own parse failures as a close "from" the peer while its
+            # state stays OPEN: that is a failure, and our close frame is still to send.
+            if event.code == CloseReason.MESSAGE_TOO_BIG:
+                reason = f"message larger than {self._max_size} bytes once decompressed"
+            else:
+                reason = event.reason or "protocol error"
+            return self._fail(int(event.code), reason)
+        if conn.state is ConnectionState.REMOTE_CLOSING:
+            self.outgoing += conn.send(event.response())
+        return (CLOSED, int(event.code), event.reason or "")
+
+    def _fail(self, code: int, reason: str) -> tuple[Any, ...]:
+        self._parts.clear()
+        self.outgoing += self.close(code, reason)
+        return (FAILED, int(code), reason)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def message(self, data: str | bytes | bytearray | memoryview) -> bytes:
+        """The frame(s) for one message: ``str`` as text, bytes-like as binary.
+
+        Raises:
+            wsproto's LocalProtocolError: a close frame was already sent.
+        """
+        if isinstance(data, str):
+            return self._conn.send(TextMessage(data=data))
+        return self._conn.send(BytesMessage(data=bytes(data)))
+
+    def ping(self, payload: bytes = b"") -> bytes:
+        """A ping frame (``b""`` once a close frame was sent)."""
+        if self._conn.state is not ConnectionState.OPEN:
+            return b""
+        return self._conn.send(Ping(payload=payload))
+
+    def close(self, code: int | None, reason: str = "") -> bytes:
+        """Our close frame (``b""`` if one was already sent)."""
+        conn = self._conn
+        if conn.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            return b""
+        try:
+            event = CloseConnection(code=code or CloseReason.NO_STATUS_RCVD, reason=reason)
+            return conn.send(event)
+        except WsprotoLocalError:  # pragma: no cover - the state check above rules it out
+            return b""

@@ -60,6 +60,13 @@ EXPECTED: dict[str, list[str]] = {
         "client event: terminate",
         "listener terminated: True",
     ],
+    "godot_game_server.py": [
+        "server: sent 5 state updates to 3 players",
+        "player 1: tick 5, at (5, 5)",
+        "player 2: tick 5, at (10, 5)",
+        "player 3: tick 5, at (15, 5)",
+        "server: closed, every player disconnected",
+    ],
     "port_from_4d.py": [
         "client: received 'info: getInfo'",
         "listener: terminated",

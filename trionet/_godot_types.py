@@ -20,7 +20,7 @@ from __future__ import annotations
 import numbers
 import operator
 from collections.abc import Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import attrs
 
@@ -332,12 +332,11 @@ class _Packed(Generic[_T]):
 
 def _checked(values: Iterable[object], kind: type[_T]) -> tuple[_T, ...]:
     """Take any iterable to a tuple, checking that every element is a ``kind``."""
-    items: list[_T] = []
-    for item in values:
+    items = values if type(values) is tuple else tuple(values)  # a tuple is not copied
+    for item in items:
         if not isinstance(item, kind):
             raise TypeError(f"expected {kind.__name__} elements, got {type(item).__name__}")
-        items.append(item)
-    return tuple(items)
+    return cast("tuple[_T, ...]", items)  # every element was checked just above
 
 
 def _strings(values: Iterable[object]) -> tuple[str, ...]:

@@ -316,7 +316,8 @@ def bytes_to_var(data: bytes | bytearray | memoryview, allow_objects: bool = Fal
 
     Limits: nesting deeper than 1024 (Godot's limit); a count or length larger than the
     bytes left (checked before anything is allocated, so a Dictionary claiming a billion
-    entries fails at once).  Memory used is at most about ten times ``len(data)``.
+    entries fails at once).  Memory used is at most about 16 times ``len(data)``
+    (see :data:`MAX_VAR_SIZE`).
 
     Args:
         data: The encoded variant (without ``put_var``'s length prefix).

@@ -275,7 +275,7 @@ def _read_string_array(data: bytes, pos: int, end: int, header: int) -> tuple[ob
     for _ in range(count):
         text, pos = _string(data, pos, end)
         texts.append(text)
-    return gt.PackedStringArray(texts), pos
+    return gt.PackedStringArray(tuple(texts)), pos
 
 
 def _vector_array_reader(
@@ -290,7 +290,8 @@ def _vector_array_reader(
         item = _STRUCTS[n, wide_allowed and bool(header & fmt.FLAG_64)]
         count, pos = _count(data, pos, end, item.size, what)
         stop = pos + count * item.size
-        return packed([element(*row) for row in item.iter_unpack(data[pos:stop])]), stop
+        rows = item.iter_unpack(memoryview(data)[pos:stop])
+        return packed(tuple([element(*row) for row in rows])), stop
 
     return read
 

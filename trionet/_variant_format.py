@@ -97,10 +97,11 @@ MAX_DEPTH = 1024
 
 # Why 16 MiB: the length prefix of ``StreamPeer.put_var`` is a u32, so without a limit a
 # peer could make a reader allocate up to 4 GiB by sending four bytes.  Game-state
-# messages are kilobytes, and 16 MiB still carries a large PackedByteArray (a map, a
-# texture) in one message.  Decoding allocates at most about ten times the encoded size
-# (the worst case is many tiny containers: an 8-byte empty Array becomes a Python list),
-# so a refused-above-16-MiB reader holds at most a few hundred MiB for one message.
+# messages are kilobytes, and 16 MiB still carries a large PackedByteArray (a map, a save
+# file) in one message.  Decoding allocates at most about 16 times the encoded size: the
+# worst cases are packed vector arrays and many tiny containers, where every 8 bytes
+# become a Python object of 60 to 130 bytes (a PackedByteArray costs 1 time its size).  So
+# one refused-above-16-MiB message can cost at most about 256 MiB while it is decoded.
 #: The largest encoded variant that ``get_var`` accepts (bytes, after the length prefix).
 MAX_VAR_SIZE = 16 * 1024 * 1024
 

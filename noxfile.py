@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "docs"]
@@ -39,6 +41,9 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against bare trio and asyncio (not part of CI)."""
     session.install("-e", ".")
     session.run("python", "benchmarks/tcp_echo.py", *session.posargs)
+    session.run("python", "benchmarks/godot_tcp.py")
+    if Path("benchmarks/godot_codec.py").exists():
+        session.run("python", "benchmarks/godot_codec.py")
 
 
 @nox.session(python=["3.10", "3.11", "3.12", "3.13"])

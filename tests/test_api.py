@@ -53,6 +53,14 @@ EXPECTED = {
     "Vector3i",
     "Vector4",
     "Vector4i",
+    "CloseCode",
+    "HandshakeLimits",
+    "WebSocketConnection",
+    "WebSocketEvent",
+    "WebSocketEventType",
+    "WebSocketOptions",
+    "WebSocketRequest",
+    "WebSocketServer",
 }
 
 

@@ -44,6 +44,14 @@ from ._streampeer import StreamPeer as StreamPeer
 from ._variant import bytes_to_var as bytes_to_var
 from ._variant import var_to_bytes as var_to_bytes
 from ._version import __version__ as __version__
+from ._wsconnection import WebSocketConnection as WebSocketConnection
+from ._wsevents import CloseCode as CloseCode
+from ._wsevents import WebSocketEvent as WebSocketEvent
+from ._wsevents import WebSocketEventType as WebSocketEventType
+from ._wsevents import WebSocketRequest as WebSocketRequest
+from ._wshandshake import HandshakeLimits as HandshakeLimits
+from ._wsoptions import WebSocketOptions as WebSocketOptions
+from ._wsserver import WebSocketServer as WebSocketServer
 
 __all__ = [
     "AABB",
@@ -86,5 +94,13 @@ __all__ = [
     "Vector4i",
     "bytes_to_var",
     "var_to_bytes",
+    "WebSocketConnection",
+    "WebSocketEvent",
+    "WebSocketEventType",
+    "WebSocketOptions",
+    "WebSocketRequest",
+    "WebSocketServer",
+    "CloseCode",
+    "HandshakeLimits",
     "__version__",
 ]

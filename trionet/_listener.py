@@ -99,7 +99,7 @@ class AcceptingServer:
             try:
                 yield self
             finally:
-                self.terminate()
+                self._request_terminate()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -118,13 +118,8 @@ class AcceptingServer:
         """Whether :meth:`terminate` was called (or the block was left)."""
         return self._terminated
 
-    def terminate(self) -> None:
-        """Close the listening sockets, free the port, and end every connection.
-
-        Idempotent; safe from any task, and from other threads (it then runs in the
-        server's trio thread).  Connections end in order, each within its close timeout;
-        the ``async with`` block waits for them when it exits.
-        """
+    def _request_terminate(self) -> None:
+        """What ``terminate()`` does, from any task or thread."""
         call_soon_in(self._token, self._terminate_now)
 
     async def wait(self) -> None:
@@ -167,7 +162,7 @@ class AcceptingServer:
         self._record(record)
         await self._notify_logged(self._types.ERROR, errors=(record,))
 
-    async def _started(self) -> None:
+    async def _started(self, connections: trio.Nursery) -> None:
         """Called once the accept loops are about to run (WebSocket: ``on_open``)."""
 
     async def _supervise(self, listeners: list[trio.abc.Listener[trio.abc.Stream]]) -> None:
@@ -175,7 +170,7 @@ class AcceptingServer:
         try:
             async with trio.open_nursery() as connections:
                 with self._accept_scope:
-                    await self._started()
+                    await self._started(connections)
                     async with trio.open_nursery() as accepting:
                         for listener in listeners:
                             accepting.start_soon(self._accept_loop, listener, connections)
@@ -340,6 +335,15 @@ class TCPListener(AcceptingServer):
     def handler(self) -> object:
         """The handler object or serve function given to :meth:`new`."""
         return self._handler
+
+    def terminate(self) -> None:
+        """Close the listening sockets, free the port, and end every connection.
+
+        Idempotent; safe from any task, and from other threads (it then runs in the
+        listener's trio thread).  Connections end in order, each within its close timeout;
+        the ``async with`` block waits for them when it exits.
+        """
+        self._request_terminate()
 
     def __repr__(self) -> str:
         state = "terminated" if self._terminated else "listening"

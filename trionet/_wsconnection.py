@@ -1,0 +1,594 @@
+"""4D's ``WebSocketConnection`` on trio: one network task per connection, driven by the lifecycle.
+
+The same class serves both ends: a server hands it a transport whose handshake is done; a
+client (and :mod:`trionet.testing`'s in-memory client) hands it an *opener* that connects
+and performs the handshake inside the network task, under the open timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
+
+import trio
+
+from ._channel import EventChannel, EventQueue
+from ._events import ErrorCode, ErrorRecord
+from ._exceptions import ConnectionClosedError, LocalProtocolError
+from ._handlers import (
+    WEBSOCKET_CALLBACKS,
+    CallbackDispatcher,
+    ChannelDispatcher,
+    Dispatcher,
+    HandlerFailure,
+    resolve_callbacks,
+)
+from ._transport import Transport, TransportError
+from ._util import call_soon_in, current_token
+from ._wsevents import (
+    CloseCode,
+    WebSocketEvent,
+    WebSocketEventType,
+    WebSocketRequest,
+    message_event,
+)
+from ._wshandshake import json_text
+from ._wsoptions import WebSocketOptions
+from ._wsproto import CLOSED, FAILED, MESSAGE, PONG, FrameLayer
+from ._wsstate import WSInput, WSLifecycle, WSState
+
+__all__ = ["Opener", "Termination", "WebSocketConnection", "check_close_code"]
+
+log = logging.getLogger("trionet.websocket")
+
+#: Connects and opens a client connection: returns the transport, the frame layer, the
+#: chosen subprotocol and the bytes that arrived after the handshake.
+Opener = Callable[[], Awaitable[tuple[Transport, FrameLayer, "str | None", bytes]]]
+
+#: What ``send()`` accepts.
+Message = str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]
+
+_ids = itertools.count(1)
+_T = WebSocketEventType
+_OPEN = WSState.OPEN
+
+
+def check_close_code(code: object) -> int:
+    """Return ``code`` if an application may send it (RFC 6455 section 7.4).
+
+    Raises:
+        TypeError: ``code`` is not an ``int``.
+        ValueError: ``code`` is reserved (1004-1006, 1015) or outside 1000-1014/3000-4999.
+    """
+    if isinstance(code, bool) or not isinstance(code, int):
+        raise TypeError(f"code must be an int or None, not {type(code).__name__}")
+    if not (1000 <= code <= 1014 or 3000 <= code <= 4999) or code in (1004, 1005, 1006):
+        raise ValueError(f"code must be 1000-1003, 1007-1014 or 3000-4999, got {code}")
+    return code
+
+
+class Termination:
+    """What ``terminate()`` returns: the close has started; await it to wait for its end.
+
+    Calling ``terminate()`` without ``await`` (from a synchronous callback, say) is fine:
+    the closing handshake goes on in the background.
+    """
+
+    __slots__ = ("_done",)
+
+    def __init__(self, done: Callable[[], Awaitable[None]]) -> None:
+        self._done = done  # waits until the close is over
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self._done().__await__()
+
+
+class WebSocketConnection:
+    """One WebSocket connection (4D ``WebSocketConnection``), server or client side.
+
+    Server connections come from a :class:`~trionet.WebSocketServer`; clients from
+    :meth:`trionet.testing.MemoryWebSocketNetwork.connect` (and the client class).  Either
+    way the connection lives in a nursery owned by an ``async with`` block, and its events
+    are, in order::
+
+        open · message* · error? · terminate        (error · terminate if it never opened)
+
+    Resource handling:
+        :meth:`terminate`, the end of the owning block or cancellation starts the closing
+        handshake: our close frame is sent, the peer's is awaited (messages still in
+        flight are discarded), then TCP is closed, all within ``close_timeout``.
+
+    Error handling:
+        Network failures, protocol violations and exceptions raised by callbacks never
+        propagate: they become the ``error`` event and entries in :attr:`errors`.
+        :meth:`send` on a connection that cannot send raises
+        :class:`~trionet.ConnectionClosedError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        handler: object | None,
+        options: WebSocketOptions,
+        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+        server: Any = None,
+        request: WebSocketRequest | None = None,
+        transport: Transport | None = None,
+        frames: FrameLayer | None = None,
+        subprotocol: str | None = None,
+        trailing: bytes = b"",
+        opener: Opener | None = None,
+        url: str = "",
+    ) -> None:
+        """Servers and clients create connections; there is no public constructor."""
+        self._id = next(_ids)  # unique in this process
+        self._handler = handler  # the user's connection handler, or None (events())
+        self._options = options  # limits and timeouts
+        self._spawn = spawn  # starts a short task in the owner's nursery (pings, broadcast)
+        self._server = server  # the WebSocketServer that accepted us, if any
+        self._request = request  # the handshake request (server side)
+        self._transport = transport  # set once the handshake is done
+        self._frames = frames  # wsproto framing, set with the transport
+        self._protocol = subprotocol  # the negotiated subprotocol
+        self._trailing = trailing  # bytes that came with the handshake
+        self._opener = opener  # client side: connects and performs the handshake
+        self._url = url  # client side: the URL connected to
+        self._lifecycle = WSLifecycle()  # the only source of event order
+        self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
+        self._peer_close: tuple[int, str] | None = None  # the peer's close frame
+        self._sent_close: tuple[int, str] | None = None  # the close frame we sent on failure
+        self._local_close = (int(CloseCode.NORMAL), "")  # what terminate() asked to send
+        self._failure: tuple[WSInput, int, tuple[ErrorRecord, ...]] | None = None
+        self._close_requested = False  # terminate(), a scope end, or the server
+        self._close_deadline = math.inf  # when the closing must be over (trio clock)
+        self._read_scope = trio.CancelScope()  # cancelled to stop reading and wind down
+        self._interruptible = False  # the network task waits on the network or for room
+        self._network_task: trio.lowlevel.Task | None = None  # runs _run
+        self._token = current_token()  # lets terminate() hop in from other threads
+        self._closed = trio.Event()  # the connection has terminated
+        # Keepalive bookkeeping (see trionet._keepalive): chunks received, the count the
+        # last tick saw, since when nothing arrived, and the ping in flight.
+        self._received = 0
+        self._seen = 0
+        self._idle_since = 0.0
+        self._ping_written: float | None = None
+        self._ping_sending = False
+        self._backlog: deque[Any] = deque()  # broadcast() messages waiting to go out
+        self._backlog_running = False  # a task is sending the backlog
+        self._queue: EventQueue[WebSocketEvent] | None = None
+        self._events: EventChannel[WebSocketEvent] | None = None
+        self._dispatcher: Dispatcher
+        if handler is None:
+            self._queue = EventQueue[WebSocketEvent](options.max_queue)
+            self._events = EventChannel(self._queue)
+            self._dispatcher = ChannelDispatcher(self._queue)
+        else:
+            callbacks = resolve_callbacks(handler, WEBSOCKET_CALLBACKS, argument="handler")
+            self._dispatcher = CallbackDispatcher(callbacks)
+
+    # -- public properties --------------------------------------------------------------
+
+    @property
+    def id(self) -> int:
+        """A unique number for this connection (unique within the process)."""
+        return self._id
+
+    @property
+    def handler(self) -> object | None:
+        """The connection handler, or ``None`` when events go to :meth:`events`."""
+        return self._handler
+
+    @property
+    def wss(self) -> Any:
+        """The :class:`~trionet.WebSocketServer` that accepted this connection, or ``None``."""
+        return self._server
+
+    @property
+    def status(self) -> str:
+        """``"Connecting"``, ``"Connected"``, ``"Closing"`` or ``"Closed"`` (4D's names)."""
+        return self._lifecycle.status
+
+    @property
+    def protocol(self) -> str | None:
+        """The subprotocol agreed in the handshake, or ``None``."""
+        return self._protocol
+
+    @property
+    def request(self) -> WebSocketRequest | None:
+        """The handshake request (server side), or ``None``."""
+        return self._request
+
+    @property
+    def url(self) -> str:
+        """The URL of the request: as sent by the client (server side), or connected to."""
+        return self._url or (self._request.url if self._request else "")
+
+    @property
+    def data_type(self) -> str:
+        """How received messages are presented: ``"text"``, ``"blob"`` or ``"object"``."""
+        return self._options.data_type
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """Every failure seen on this connection, oldest first (a copy)."""
+        return list(self._errors)
+
+    def __repr__(self) -> str:
+        return f"<WebSocketConnection id={self._id} {self.status}>"
+
+    # -- public methods -----------------------------------------------------------------
+
+    def events(self) -> trio.abc.ReceiveChannel[WebSocketEvent]:
+        """The bounded channel of this connection's events (when it has no handler).
+
+        ``async for event in ws.events()`` ends after the ``terminate`` event.
+
+        Raises:
+            LocalProtocolError: the connection has a handler, which receives the events.
+        """
+        if self._events is None:
+            raise LocalProtocolError("this connection delivers its events to its handler")
+        return self._events
+
+    async def send(self, message: Message) -> None:
+        """Send one message: ``str`` as text, bytes as binary, ``dict``/``list`` as JSON text.
+
+        Returns once the frame was handed to the kernel.  Waits while the peer does not
+        read, up to ``send_timeout``; past it the connection ends (close code 1008).
+
+        Raises:
+            TypeError: ``message`` has another type, or holds values JSON cannot encode.
+            ConnectionClosedError: the connection can no longer send; nothing was sent.
+        """
+        payload = _payload(message)
+        transport = self._transport
+        if self._lifecycle.state is not _OPEN or transport is None:
+            raise ConnectionClosedError(self._why_closed())
+        frames = self._frames
+        assert frames is not None
+        gate = transport.gate
+        await gate.acquire()
+        try:
+            if not frames.can_send:
+                raise ConnectionClosedError(self._why_closed())
+            await transport.send_locked(frames.message(payload))
+        except TransportError as exc:
+            self._transport_failed(exc)
+            raise ConnectionClosedError(exc.record.message) from exc
+        finally:
+            gate.release()
+
+    def terminate(self, code: int | None = None, message: str = "") -> Termination:
+        """Start the closing handshake with ``code`` (default 1000) and end the connection.
+
+        As in 4D, ``message`` is sent as the close reason only with codes above 3000.
+        Idempotent; callable from any task and from other threads.  Await the result to
+        wait until the connection is closed (at most ``close_timeout``); from the
+        connection's own callback it returns at once.
+
+        Raises:
+            TypeError: ``code`` is not an ``int`` or ``message`` not a ``str``.
+            ValueError: ``code`` may not be sent (see RFC 6455 section 7.4).
+        """
+        if code is not None:
+            check_close_code(code)
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a str, not {type(message).__name__}")
+        close = (code or int(CloseCode.NORMAL), message if code and code > 3000 else "")
+        call_soon_in(self._token, lambda: self._request_close(close))
+        return Termination(self._wait_closed)
+
+    async def _wait_closed(self) -> None:
+        if trio.lowlevel.current_task() is self._network_task:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._closed.wait()
+
+    # -- internals: requests from other tasks -------------------------------------------
+
+    def _why_closed(self) -> str:
+        if self._errors:
+            return f"the connection is closed ({self._errors[-1].message})"
+        if self._lifecycle.state is WSState.CONNECTING:
+            return "the connection is not open yet"
+        return "the connection is closed"
+
+    def _request_close(self, close: tuple[int, str] | None = None) -> None:
+        """Start the closing handshake; it must be over within ``close_timeout`` from now."""
+        if not self._close_requested:
+            self._close_requested = True
+            if close is not None:
+                self._local_close = close
+            self._close_deadline = trio.current_time() + self._options.close_timeout
+        if self._interruptible:
+            self._read_scope.cancel()
+        else:
+            # A callback running now may finish, but not past the deadline.
+            self._read_scope.deadline = self._close_deadline
+
+    def _fail_from_outside(self, kind: WSInput, code: int, record: ErrorRecord) -> None:
+        """Another task saw a failure; the network task reports it and closes."""
+        if record not in self._errors:
+            self._record(record)
+        if self._failure is None:
+            self._failure = (kind, code, (record,))
+        self._request_close((code, ""))
+
+    def _transport_failed(self, exc: TransportError) -> None:
+        code = (
+            CloseCode.POLICY_VIOLATION
+            if exc.record.err_code == ErrorCode.SEND_TIMEOUT
+            else CloseCode.ABNORMAL
+        )
+        self._fail_from_outside(WSInput.BREAK, int(code), exc.record)
+
+    def _record(self, record: ErrorRecord) -> None:
+        self._errors.append(record)
+        log.info("%s: %s", self, record.message)
+
+    def _handler_failed(self, failure: HandlerFailure) -> ErrorRecord:
+        record = ErrorRecord(
+            err_code=ErrorCode.HANDLER_RAISED, message=str(failure), component_signature="handler"
+        )
+        self._errors.append(record)
+        log.error("%s: %s", self, failure, exc_info=failure.__cause__)
+        return record
+
+    # -- internals: the network task ----------------------------------------------------
+
+    async def _emit(self, event_type: WebSocketEventType, errors: tuple[ErrorRecord, ...]) -> None:
+        """Deliver one lifecycle event; ``on_error``/``on_terminate`` failures are only logged."""
+        if event_type is _T.TERMINATE:
+            code, reason = self._final_close()
+            event = WebSocketEvent(type=event_type, code=code, reason=reason)
+        else:
+            event = WebSocketEvent(type=event_type, errors=errors)
+        try:
+            await self._dispatcher.deliver(self, event)
+        except HandlerFailure as failure:
+            if event_type is _T.OPEN:
+                raise
+            self._handler_failed(failure)
+
+    async def _feed(self, what: WSInput, errors: tuple[ErrorRecord, ...] = ()) -> None:
+        for event_type in self._lifecycle.handle(what):
+            await self._emit(event_type, errors)
+
+    def _final_close(self) -> tuple[int, str]:
+        """The code and reason ``terminate`` reports (see the explanation page)."""
+        if self._peer_close is not None:
+            return self._peer_close
+        if self._sent_close is not None:
+            return self._sent_close
+        return (int(CloseCode.ABNORMAL), "")
+
+    async def _run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """The network task: open, read until the close, then wind down; never raises."""
+        self._network_task = trio.lowlevel.current_task()
+        self._token = trio.lowlevel.current_trio_token()
+        task_status.started()
+        try:
+            with self._read_scope:
+                if await self._open():
+                    await self._read(self._trailing)
+        except TransportError as exc:
+            self._record(exc.record)
+            await self._feed(WSInput.BREAK, (exc.record,))
+        except HandlerFailure as failure:
+            record = self._handler_failed(failure)
+            self._sent_close = (int(CloseCode.INTERNAL_ERROR), "")
+            await self._feed(WSInput.FAIL, (record,))
+        finally:
+            if not self._close_requested:
+                self._close_deadline = trio.current_time() + self._options.close_timeout
+            with trio.CancelScope(shield=True, deadline=self._close_deadline) as ending:
+                await self._wind_down()
+            with trio.CancelScope(shield=True) as releasing:
+                releasing.deadline = trio.current_time() + self._options.close_timeout
+                await self._release(timed_out=ending.cancelled_caught)
+
+    async def _open(self) -> bool:
+        """Client side: connect and upgrade; both sides: deliver ``open``.  False if failed."""
+        if self._transport is None:
+            assert self._opener is not None
+            self._interruptible = True
+            try:
+                with trio.fail_after(self._options.open_timeout):
+                    opened = await self._opener()
+            except trio.TooSlowError:
+                record = ErrorRecord(
+                    err_code=ErrorCode.HANDSHAKE_FAILED,
+                    message=f"opening {self.url} took longer than {self._options.open_timeout:g} s",
+                    component_signature="websocket",
+                )
+                self._record(record)
+                await self._feed(WSInput.FAIL, (record,))
+                return False
+            except TransportError as exc:
+                self._record(exc.record)
+                await self._feed(WSInput.FAIL, (exc.record,))
+                return False
+            finally:
+                self._interruptible = False
+            self._transport, self._frames, self._protocol, self._trailing = opened
+        self._transport.send_timeout = self._options.send_timeout
+        self._idle_since = trio.current_time()
+        await self._feed(WSInput.OPENED)
+        return True
+
+    async def _read(self, first: bytes) -> None:
+        """Deliver messages until a close frame, a failure, or a request to close."""
+        transport = self._transport
+        frames = self._frames
+        assert transport is not None
+        assert frames is not None
+        lifecycle = self._lifecycle
+        dispatcher = self._dispatcher
+        start = dispatcher.start
+        queue = self._queue
+        limit = self._options.max_queue
+        read_ahead = self._options.read_ahead
+        ahead = 0  # bytes read while the events() queue was full
+        data = first
+        while not self._close_requested:
+            if not data:
+                self._interruptible = True
+                data = await transport.receive()
+                self._interruptible = False
+                self._received += 1
+                if self._close_requested:
+                    return  # terminate() came while these bytes were on their way
+                if not data:
+                    await self._peer_dropped()
+                    return
+            items = frames.feed(data)
+            if queue is not None:
+                if len(queue) >= limit:
+                    ahead += len(data)
+                    if ahead > read_ahead:
+                        queue.limit = limit  # read-ahead spent: wait for room at next put
+                else:
+                    ahead = 0
+                    queue.limit = 2 * limit  # room to read ahead past a full queue
+            data = b""
+            if frames.outgoing:
+                await self._send_outgoing()
+            for item in items:
+                kind = item[0]
+                if kind == MESSAGE:
+                    if lifecycle.handle(WSInput.MESSAGE):
+                        event = message_event(item[1])
+                        pending = start(self, event)
+                        if pending is not None:
+                            self._interruptible = queue is not None
+                            try:
+                                await pending
+                            except Exception as exc:
+                                raise dispatcher.failure(event, exc) from exc
+                            finally:
+                                self._interruptible = False
+                elif kind == PONG:
+                    pass  # any bytes count as a sign of life (see _keepalive)
+                elif kind == CLOSED:
+                    self._peer_close = (item[1], item[2])
+                    await self._feed(WSInput.PEER_CLOSE)
+                    return
+                else:
+                    assert kind == FAILED
+                    await self._protocol_failure(item[1], item[2])
+                    return
+
+    async def _send_outgoing(self) -> None:
+        """Send the frames the protocol owes the peer (pongs, close frames)."""
+        frames = self._frames
+        transport = self._transport
+        assert frames is not None
+        assert transport is not None
+        data = bytes(frames.outgoing)
+        frames.outgoing.clear()
+        await transport.send(data)
+
+    async def _peer_dropped(self) -> None:
+        record = ErrorRecord(
+            err_code=ErrorCode.CLOSED_ABNORMALLY,
+            message="the peer closed the connection without a close frame (1006)",
+            component_signature="websocket",
+        )
+        self._record(record)
+        await self._feed(WSInput.BREAK, (record,))
+
+    async def _protocol_failure(self, code: int, reason: str) -> None:
+        record = ErrorRecord(
+            err_code=ErrorCode.PROTOCOL_ERROR,
+            message=f"closed with {code}: {reason}",
+            component_signature="websocket",
+        )
+        self._record(record)
+        self._sent_close = (code, reason)
+        await self._feed(WSInput.FAIL, (record,))
+
+    async def _wind_down(self) -> None:
+        """Deliver a pending failure, do the closing handshake, close TCP (bounded)."""
+        lifecycle = self._lifecycle
+        frames = self._frames
+        transport = self._transport
+        if self._failure is not None and lifecycle.state in (WSState.CONNECTING, _OPEN):
+            kind, code, records = self._failure
+            if kind is WSInput.FAIL or code == CloseCode.POLICY_VIOLATION:
+                self._sent_close = (code, "")
+            await self._feed(kind, records)
+        if lifecycle.state in (WSState.CONNECTING, _OPEN):
+            await self._feed(WSInput.CLOSE, ())
+        if transport is not None and frames is not None and not transport.broken:
+            try:
+                close = self._sent_close or self._local_close
+                data = frames.close(*close)
+                if frames.outgoing:
+                    data = bytes(frames.outgoing) + data
+                    frames.outgoing.clear()
+                if data:
+                    await transport.send(data)
+                if self._peer_close is None and self._sent_close is None:
+                    await self._await_peer_close()
+                await transport.close_orderly()
+            except TransportError as exc:
+                self._record(exc.record)
+        if transport is not None:
+            await transport.aclose()
+        if lifecycle.state is WSState.CLOSING:
+            lifecycle.handle(WSInput.FINISHED)
+
+    async def _await_peer_close(self) -> None:
+        """After our close frame: read and discard until the peer's close frame or EOF."""
+        transport = self._transport
+        frames = self._frames
+        assert transport is not None
+        assert frames is not None
+        while not frames.closed:
+            data = await transport.receive()
+            if not data:
+                return
+            for item in frames.feed(data):
+                if item[0] == CLOSED:
+                    self._peer_close = (item[1], item[2])
+                elif item[0] == FAILED:
+                    return
+
+    async def _release(self, *, timed_out: bool) -> None:
+        """Make sure TCP is closed, then deliver ``terminate`` (exactly once)."""
+        if self._transport is not None:
+            await self._transport.aclose()
+        if timed_out:
+            record = ErrorRecord(
+                err_code=ErrorCode.CLOSE_TIMEOUT,
+                message=f"closing took longer than {self._options.close_timeout:g} s; closed hard",
+                component_signature="websocket",
+            )
+            self._record(record)
+            await self._feed(WSInput.BREAK, (record,))
+        self._lifecycle.handle(WSInput.FINISHED)
+        self._closed.set()
+        await self._feed(WSInput.RELEASE)
+        self._dispatcher.finish()
+
+
+def _payload(message: object) -> str | bytes:
+    """What goes in the frame: ``str`` (text) or ``bytes`` (binary).
+
+    Raises:
+        TypeError: ``message`` has no frame type, or cannot be encoded as JSON.
+    """
+    if isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, (bytearray, memoryview)):
+        return bytes(message)
+    if isinstance(message, (dict, list)):
+        try:
+            return json_text(message)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"message cannot be sent as JSON: {exc}") from None
+    raise TypeError(f"message must be str, bytes, dict or list, not {type(message).__name__}")

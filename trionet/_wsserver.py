@@ -1,0 +1,513 @@
+"""4D's ``WebSocketServer`` on trio: handshakes, plain HTTP, and connections in one nursery."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import attrs
+import trio
+
+from . import _transport, _wsbackground
+from ._events import ErrorCode, ErrorRecord
+from ._handlers import (
+    WEBSOCKET_CALLBACKS,
+    WEBSOCKET_SERVER_CALLBACKS,
+    HandlerFailure,
+    resolve_callbacks,
+)
+from ._listener import AcceptingServer, ListenerOpener
+from ._transport import Transport, TransportError, open_transport
+from ._util import check_bool, check_port
+from ._wsconnection import Termination, WebSocketConnection, _payload
+from ._wsevents import CloseCode, WebSocketEvent, WebSocketEventType, WebSocketRequest
+from ._wshandshake import (
+    HeadReader,
+    PlainRequestReader,
+    Refusal,
+    ServerHandshake,
+    http_response,
+    is_upgrade,
+    parse_request,
+)
+from ._wsoptions import WebSocketOptions
+from ._wsproto import BoundedDeflate, FrameLayer
+from ._wsstate import WSInput
+
+__all__ = ["WebSocketServer"]
+
+log = logging.getLogger("trionet.websocket")
+
+Serve = Callable[[WebSocketConnection], Awaitable[object]]
+HTTPHandler = Callable[[WebSocketRequest], Any]
+SubprotocolChoice = Sequence[str] | Callable[[WebSocketRequest], "str | None"]
+
+_T = WebSocketEventType
+# Refusals that are the client's fault, reported to on_error (403 and 503 are our choice).
+_REPORTED = frozenset({400, 404, 413, 414, 426, 431})
+_UPGRADE_ONLY = (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"))
+
+
+@attrs.frozen
+class _Accepted:
+    """A completed upgrade, ready to become a :class:`WebSocketConnection`."""
+
+    handler: object | None
+    request: WebSocketRequest
+    frames: FrameLayer
+    subprotocol: str | None
+    trailing: bytes
+
+
+class WebSocketServer(AcceptingServer):
+    """A WebSocket server with 4D's event-driven API (4D ``WebSocketServer``).
+
+    Create one with :meth:`new`.  ``handler`` is either
+
+    * an object (or mapping) with ``on_connection(wss, event)`` (mandatory: it sees
+      ``event.request`` and returns a connection handler with ``on_message`` and optional
+      ``on_open``, ``on_terminate``, ``on_error``, or ``None`` to refuse with HTTP 403),
+      and optional ``on_open`` (listening), ``on_terminate`` (closed) and ``on_error``; or
+    * an ``async def serve(ws)`` run in its own task for every connection (all are
+      accepted), typically ``async for event in ws.events(): ...``; the connection closes
+      (1000) when it returns.
+
+    Resource handling:
+        Every connection lives in the server's nursery.  :meth:`terminate` or leaving the
+        ``async with`` block closes the listening sockets, answers handshakes in flight
+        with 503, sends 1001 to every connection and waits (each at most
+        ``close_timeout``) for the closing handshakes.
+
+    Error handling:
+        A bad request gets its HTTP status (400, 404, 413, 414, 426, 431) and an
+        ``on_error`` event; a callback that raises ends only its own connection (1011).
+    """
+
+    _event_class = WebSocketEvent
+    _types = WebSocketEventType
+
+    def __init__(
+        self,
+        *,
+        handler: object,
+        opener: ListenerOpener,
+        options: WebSocketOptions,
+        path: str | None,
+        http_handler: HTTPHandler | None,
+        ssl_context: ssl.SSLContext | None,
+        subprotocols: SubprotocolChoice,
+        no_delay: bool,
+    ) -> None:
+        """Use :meth:`new`."""
+        self._handler = handler  # the server handler object or serve function
+        self._serve: Serve | None = None  # set in serve style
+        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {}
+        if inspect.iscoroutinefunction(handler):
+            self._serve = handler
+        else:
+            callbacks = resolve_callbacks(handler, WEBSOCKET_SERVER_CALLBACKS, argument="handler")
+            if _T.CONNECTION not in callbacks:
+                raise TypeError(
+                    "handler must be an async serve(ws) function or have an on_connection "
+                    "(or onConnection) callback"
+                )
+        super().__init__(opener=opener, callbacks=callbacks)
+        self._options = options  # limits and timeouts of every connection
+        self._path = path  # the only path served, or None for all
+        self._http_handler = http_handler  # answers plain HTTP requests, if given
+        self._ssl_context = ssl_context  # TLS (wss://) when set
+        self._subprotocols = subprotocols  # how a subprotocol is chosen
+        self._no_delay = no_delay  # TCP_NODELAY on accepted connections
+        self._handshakes: set[trio.CancelScope] = set()  # handshakes in flight
+        self._keepalive_scope = trio.CancelScope()  # cancelled when terminating
+
+    @classmethod
+    def new(
+        cls,
+        handler: object,
+        *,
+        host: str | None = "127.0.0.1",
+        port: int = 0,
+        path: str | None = None,
+        data_type: str = "text",
+        http_handler: HTTPHandler | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        subprotocols: SubprotocolChoice = (),
+        reuse_port: bool = False,
+        backlog: int | None = None,
+        no_delay: bool = True,
+        **limits: Any,
+    ) -> AbstractAsyncContextManager[WebSocketServer]:
+        """Serve WebSockets on ``host:port`` for the duration of an ``async with`` block.
+
+        Args:
+            handler: A server handler object or an ``async def serve(ws)`` (see the class).
+            host: Address or name to bind (``None``: every interface).
+            port: TCP port, 0..65535; 0 picks a free one (read it from :attr:`port`).
+            path: The only path accepted (others get 404); ``None`` accepts every path.
+            data_type: ``"text"``, ``"blob"`` or ``"object"`` (see :attr:`data_type`).
+            http_handler: ``http_handler(request)`` (sync or async) answers requests that
+                are not upgrades, returning ``(status, headers, body)``; without it they
+                get 426.
+            ssl_context: Serve ``wss://``: each connection is wrapped in TLS first.
+            subprotocols: The subprotocols supported, in order of preference (the first
+                one the client offered wins), or a function ``(request) -> str | None``
+                that picks one of ``request.subprotocols``.
+            reuse_port: ``SO_REUSEPORT``: several processes may serve the same port.
+            backlog: Listen queue length (``None``: the system maximum).
+            no_delay: ``TCP_NODELAY`` (on by default: a WebSocket message is a unit).
+            **limits: ``max_message_size``, ``max_queue``, ``read_ahead``,
+                ``open_timeout``, ``close_timeout``, ``ping_interval``, ``ping_timeout``
+                (``None`` disables keepalive), ``send_timeout``, ``broadcast_backlog``,
+                ``compression`` (permessage-deflate), ``limits`` (a
+                :class:`~trionet.HandshakeLimits`); see :doc:`/explanation/websocket-limits`.
+
+        Returns:
+            An async context manager yielding the listening server.
+
+        Raises:
+            TypeError: an argument has the wrong type (the message names it).
+            ValueError: an argument is out of range (the message names it).
+            ListenError: on entering the block, if the port cannot be bound.
+        """
+        check_port(port)
+        if host is not None and not isinstance(host, str):
+            raise TypeError(f"host must be a str or None, not {type(host).__name__}")
+        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+            raise (TypeError if not isinstance(path, str) else ValueError)(
+                f"path must be None or a str starting with '/', got {path!r}"
+            )
+        if http_handler is not None and not callable(http_handler):
+            raise TypeError("http_handler must be callable")
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(
+                f"ssl_context must be an ssl.SSLContext, not {type(ssl_context).__name__}"
+            )
+        if not callable(subprotocols) and (
+            isinstance(subprotocols, str) or not all(isinstance(p, str) for p in subprotocols)
+        ):
+            raise TypeError("subprotocols must be a sequence of str or a function")
+        check_bool(reuse_port, argument="reuse_port")
+        options = WebSocketOptions.make(data_type=data_type, **limits)
+
+        async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
+            return await _transport.open_listeners(
+                host, port, backlog=backlog, reuse_port=reuse_port
+            )
+
+        server = cls(
+            handler=handler,
+            opener=opener,
+            options=options,
+            path=path,
+            http_handler=http_handler,
+            ssl_context=ssl_context,
+            subprotocols=subprotocols if callable(subprotocols) else tuple(subprotocols),
+            no_delay=check_bool(no_delay, argument="no_delay"),
+        )
+        return server._lifetime()
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def connections(self) -> list[WebSocketConnection]:
+        """The open connections (those not closed yet), a copy."""
+        return [c for c in self._connections if c.status != "Closed"]
+
+    @property
+    def data_type(self) -> str:
+        """How received messages are presented: ``"text"``, ``"blob"`` or ``"object"``.
+
+        ``"text"`` gives ``str`` for text and ``bytes`` for binary messages, ``"blob"``
+        ``bytes`` for every message, ``"object"`` text parsed as JSON.
+        """
+        return self._options.data_type
+
+    @property
+    def handler(self) -> object:
+        """The handler object or serve function given to :meth:`new`."""
+        return self._handler
+
+    @property
+    def path(self) -> str | None:
+        """The path served, or ``None`` for every path."""
+        return self._path
+
+    @property
+    def options(self) -> WebSocketOptions:
+        """The limits and timeouts every connection gets."""
+        return self._options
+
+    @property
+    def memory_budget(self) -> dict[str, int]:
+        """The most buffer memory one connection can hold, by part, in bytes.
+
+        See :meth:`WebSocketOptions.memory_budget` for the parts.
+        """
+        return dict(self._options.memory_budget())
+
+    def terminate(self) -> Termination:
+        """Stop listening, answer handshakes in flight with 503, close every connection (1001).
+
+        Idempotent; callable from any task and from other threads.  Await the result to
+        wait until every connection has closed (each within ``close_timeout``).
+        """
+        self._request_terminate()
+        return Termination(self.wait)
+
+    def broadcast(self, message: Any, *, exclude: Iterable[WebSocketConnection] = ()) -> int:
+        """Send ``message`` to every open connection but ``exclude``; never waits.
+
+        Each connection has its own backlog, sent by a task of its own, so a slow client
+        delays nobody else; one that falls ``broadcast_backlog`` messages behind is closed
+        with 1008.
+
+        Returns:
+            How many connections the message was queued for.
+
+        Raises:
+            TypeError: ``message`` is not ``str``, bytes, ``dict`` or ``list``.
+        """
+        payload = _payload(message)
+        skip = set(exclude)
+        count = 0
+        for conn in self._connections:
+            if conn not in skip and conn.status == "Connected":
+                _wsbackground.enqueue(conn, payload, self._options.broadcast_backlog)
+                count += 1
+        return count
+
+    def __repr__(self) -> str:
+        state = "terminated" if self._terminated else "listening"
+        return f"<WebSocketServer port={self._port} {state} connections={len(self._connections)}>"
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _end_connections(self) -> None:
+        self._keepalive_scope.cancel()
+        for scope in self._handshakes:
+            scope.cancel()
+        for conn in list(self._connections):
+            conn._request_close((int(CloseCode.GOING_AWAY), ""))
+
+    async def _started(self, connections: trio.Nursery) -> None:
+        options = self._options
+        if options.keepalive:
+            connections.start_soon(self._keepalive)
+        await self._notify_logged(_T.OPEN)
+
+    async def _keepalive(self) -> None:
+        options = self._options
+        with self._keepalive_scope:
+            await _wsbackground.run_keepalive(
+                lambda: self._connections, options.ping_interval, options.ping_timeout
+            )
+
+    async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+        """Run one accepted connection, handshake included, to its end; never raises."""
+        remote = _transport.remote_address(stream)
+        accepted, transport = await self._open(stream, remote)
+        if accepted is None or transport is None:
+            return
+        conn = WebSocketConnection(
+            handler=accepted.handler,
+            options=self._options,
+            spawn=nursery.start_soon,
+            server=self,
+            request=accepted.request,
+            transport=transport,
+            frames=accepted.frames,
+            subprotocol=accepted.subprotocol,
+            trailing=accepted.trailing,
+        )
+        self._connections.add(conn)
+        try:
+            if self._terminated:
+                conn._request_close((int(CloseCode.GOING_AWAY), ""))
+            if self._serve is None:
+                await conn._run()
+            else:
+                await self._run_serve(conn, self._serve)
+        finally:
+            self._connections.discard(conn)
+
+    async def _open(
+        self, stream: trio.abc.Stream, remote: tuple[str, int]
+    ) -> tuple[_Accepted | None, Transport | None]:
+        """TLS and the opening handshake, within the open timeout."""
+        transport: Transport | None = None
+        accepted: _Accepted | None = None
+        scope = trio.CancelScope(deadline=trio.current_time() + self._options.open_timeout)
+        self._handshakes.add(scope)
+        try:
+            with scope:
+                if self._ssl_context is not None:
+                    stream = trio.SSLStream(stream, self._ssl_context, server_side=True)
+                    await stream.do_handshake()
+                transport = open_transport(stream)
+                transport.set_no_delay(self._no_delay)
+                accepted = await self._upgrade(transport, remote)
+            if scope.cancelled_caught and transport is not None and self._terminated:
+                with trio.move_on_after(self._options.close_timeout):
+                    await transport.send(http_response(503, body="the server is shutting down"))
+            elif scope.cancelled_caught:
+                log.debug("handshake from %s:%s timed out", *remote)
+        except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
+            log.debug("TLS handshake with %s:%s failed: %s", remote[0], remote[1], exc)
+        except TransportError as exc:
+            log.debug("handshake with %s:%s failed: %s", remote[0], remote[1], exc)
+        finally:
+            self._handshakes.discard(scope)
+            if accepted is None:
+                with trio.CancelScope(shield=True):
+                    if transport is not None:
+                        await transport.aclose()
+                    else:
+                        await trio.aclose_forcefully(stream)
+        return accepted, transport
+
+    async def _upgrade(self, transport: Transport, remote: tuple[str, int]) -> _Accepted | None:
+        """Read the request and answer it: the upgrade, plain HTTP, or a refusal."""
+        limits = self._options.limits
+        reader = HeadReader(limits)
+        try:
+            done = None
+            while done is None:
+                done = reader.feed(await transport.receive())
+            head, rest = done
+            request, _raw = parse_request(head, limits, remote)
+            if not is_upgrade(request):
+                await self._serve_http(transport, head, rest, request)
+                return None
+            if self._path is not None and request.path != self._path:
+                raise Refusal(404, f"no WebSocket endpoint at {request.path}")
+            if self._terminated:
+                raise Refusal(503, "the server is shutting down")
+            handshake = ServerHandshake(head)
+            handler = await self._choose_handler(request)
+            subprotocol = self._choose_subprotocol(request)
+            extensions: list[Any] = []
+            if self._options.compression:
+                extensions.append(BoundedDeflate(self._options.max_message_size))
+            response, connection = handshake.accept(subprotocol, extensions)
+        except Refusal as refusal:
+            await self._refuse(transport, refusal, remote)
+            return None
+        await transport.send(response)
+        frames = FrameLayer(
+            connection,
+            data_type=self._options.data_type,
+            max_message_size=self._options.max_message_size,
+            max_fragments=self._options.max_fragments,
+        )
+        return _Accepted(handler, request, frames, subprotocol, rest)
+
+    async def _refuse(
+        self, transport: Transport, refusal: Refusal, remote: tuple[str, int]
+    ) -> None:
+        """Answer with the refusal's status, report it if it was the client's fault, close."""
+        if refusal.status in _REPORTED:
+            await self._report(
+                ErrorRecord(
+                    err_code=ErrorCode.HANDSHAKE_FAILED,
+                    message=f"request from {remote[0]}:{remote[1]} refused with "
+                    f"{refusal.status}: {refusal.reason}",
+                    component_signature="websocket",
+                )
+            )
+        log.debug("refused %s:%s with %s", remote[0], remote[1], refusal)
+        await transport.send(http_response(refusal.status, refusal.headers, refusal.reason + "\n"))
+        await transport.close_orderly()
+
+    async def _choose_handler(self, request: WebSocketRequest) -> object | None:
+        """``on_connection``'s answer: a connection handler, or a 403 (or 500) refusal."""
+        if self._serve is not None:
+            return None
+        try:
+            handler = await self._notify(_T.CONNECTION, request=request)
+            if handler is not None:
+                callbacks = resolve_callbacks(
+                    handler, WEBSOCKET_CALLBACKS, argument="on_connection's result"
+                )
+                if _T.MESSAGE not in callbacks:
+                    raise TypeError("on_connection's result must have an on_message callback")
+        except (HandlerFailure, TypeError) as failure:
+            cause = failure.__cause__ if isinstance(failure, HandlerFailure) else failure
+            log.error("%s: %s", self, failure, exc_info=cause)
+            await self._report(
+                ErrorRecord(
+                    err_code=ErrorCode.HANDLER_RAISED,
+                    message=f"connection from {request.remote_address[0]} refused: {failure}",
+                    component_signature="handler",
+                )
+            )
+            raise Refusal(500, "the server failed to handle the connection") from None
+        if handler is None:
+            raise Refusal(403, "connection refused by the server")
+        return handler  # type: ignore[no-any-return]
+
+    def _choose_subprotocol(self, request: WebSocketRequest) -> str | None:
+        offered = request.subprotocols
+        choice = self._subprotocols
+        if callable(choice):
+            picked = choice(request)
+            if picked is not None and picked not in offered:
+                log.error("%s: subprotocol chooser picked %r, not offered", self, picked)
+                raise Refusal(500, "the server chose a subprotocol the client did not offer")
+            return picked
+        for name in choice:
+            if name in offered:
+                return name
+        return None
+
+    async def _serve_http(
+        self, transport: Transport, head: bytes, rest: bytes, request: WebSocketRequest
+    ) -> None:
+        """A plain HTTP request: ``http_handler`` answers it, or 426."""
+        if self._http_handler is None:
+            raise Refusal(426, "this endpoint speaks WebSocket only", _UPGRADE_ONLY)
+        reader = PlainRequestReader(head, self._options.limits)
+        body = reader.feed(rest)
+        while body is None:
+            body = reader.feed(await transport.receive())
+        request = attrs.evolve(request, body=body)
+        try:
+            answer = self._http_handler(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            status, headers, content = answer
+            if isinstance(headers, dict):
+                headers = list(headers.items())
+            response = http_response(int(status), list(headers), content)
+        except Exception as exc:
+            log.error("%s: http_handler raised %r", self, exc, exc_info=exc)
+            await self._report(
+                ErrorRecord(
+                    err_code=ErrorCode.HANDLER_RAISED,
+                    message=f"http_handler failed for {request.method} {request.url}: {exc!r}",
+                    component_signature="handler",
+                )
+            )
+            response = http_response(500, body="internal server error\n")
+        await transport.send(response)
+        await transport.close_orderly()
+
+    async def _run_serve(self, conn: WebSocketConnection, serve: Serve) -> None:
+        """Serve style: the connection closes (1000) when the serve function returns."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(conn._run)
+            try:
+                await serve(conn)
+            except Exception as exc:
+                failure = HandlerFailure(getattr(serve, "__name__", "serve"), exc)
+                failure.__cause__ = exc
+                record = conn._handler_failed(failure)
+                conn._fail_from_outside(WSInput.FAIL, int(CloseCode.INTERNAL_ERROR), record)
+            finally:
+                if conn._events is not None:
+                    conn._events.close()
+                conn._request_close()

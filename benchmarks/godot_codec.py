@@ -23,11 +23,8 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from trionet._godot_types import (  # noqa: E402
+from trionet._godot_types import (
     Color,
     PackedVector2Array,
     StringName,
@@ -35,7 +32,7 @@ from trionet._godot_types import (  # noqa: E402
     Vector2i,
     Vector3,
 )
-from trionet._variant import bytes_to_var, var_to_bytes  # noqa: E402
+from trionet._variant import bytes_to_var, var_to_bytes
 
 
 def game_state() -> dict[object, object]:

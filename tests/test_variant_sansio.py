@@ -37,4 +37,5 @@ def test_codec_imports_and_runs_without_trio() -> None:
     )
     assert result.returncode == 0, result.stderr
     loaded = set(result.stdout.split())
-    assert {"trionet._variant", "trionet._variant_decode", "trionet._godot_types"} <= loaded
+    codec = {"_variant", "_variant_decode", "_variant_readers", "_variant_format", "_godot_types"}
+    assert {f"trionet.{name}" for name in codec} <= loaded

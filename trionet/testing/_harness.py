@@ -87,7 +87,10 @@ class _MemoryTrioListener(trio.abc.Listener[trio.abc.Stream]):
         self._send, self._receive = trio.open_memory_channel[MemoryTCPStream](0)
         self._clients = itertools.count(50000)
 
-    async def dial(self, capacity: int, seed: int | None) -> MemoryTCPStream:
+    async def dial(
+        self, capacity: int, seed: int | None
+    ) -> tuple[MemoryTCPStream, MemoryTCPStream]:
+        """Connect: both ends, the client's first (the server's is being accepted)."""
         client_address = ("127.0.0.1", next(self._clients))
         server_address = ("127.0.0.1", self.port)
         client, server = memory_stream_pair(
@@ -97,7 +100,7 @@ class _MemoryTrioListener(trio.abc.Listener[trio.abc.Stream]):
             await self._send.send(server)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise ConnectionRefusedError(f"memory listener on port {self.port} is closed") from None
-        return client
+        return client, server
 
     async def accept(self) -> trio.abc.Stream:
         try:
@@ -126,7 +129,8 @@ class MemoryNetwork:
         Raises:
             ConnectionRefusedError: the listener no longer accepts.
         """
-        return await self._trio_listener.dial(self._capacity, seed)
+        client, _server = await self._trio_listener.dial(self._capacity, seed)
+        return client
 
     def connect(
         self, handler: object | None = None, *, seed: int | None = None

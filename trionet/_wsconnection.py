@@ -150,6 +150,7 @@ class WebSocketConnection:
         self._network_task: trio.lowlevel.Task | None = None  # runs _run
         self._token = current_token()  # lets terminate() hop in from other threads
         self._closed = trio.Event()  # the connection has terminated
+        self._on_closed: Callable[[], None] | None = None  # told once it has (serve style)
         # Keepalive bookkeeping (see trionet._keepalive): chunks received, the count the
         # last tick saw, since when nothing arrived, and the ping in flight.
         self._received = 0
@@ -572,6 +573,8 @@ class WebSocketConnection:
             await self._feed(WSInput.BREAK, (record,))
         self._lifecycle.handle(WSInput.FINISHED)
         self._closed.set()
+        if self._on_closed is not None:
+            self._on_closed()
         await self._feed(WSInput.RELEASE)
         self._dispatcher.finish()
 

@@ -497,11 +497,23 @@ class WebSocketServer(AcceptingServer):
         await transport.close_orderly()
 
     async def _run_serve(self, conn: WebSocketConnection, serve: Serve) -> None:
-        """Serve style: the connection closes (1000) when the serve function returns."""
+        """Serve style: the connection closes (1000) when the serve function returns.
+
+        Once the connection has closed, the serve function gets ``close_timeout`` to
+        notice (its ``events()`` ends) and return; then it is cancelled, so that a serve
+        function that never returns cannot hold the server open.
+        """
+        serving = trio.CancelScope()
+
+        def closed() -> None:
+            serving.deadline = trio.current_time() + self._options.close_timeout
+
+        conn._on_closed = closed
         async with trio.open_nursery() as nursery:
             await nursery.start(conn._run)
             try:
-                await serve(conn)
+                with serving:
+                    await serve(conn)
             except Exception as exc:
                 failure = HandlerFailure(getattr(serve, "__name__", "serve"), exc)
                 failure.__cause__ = exc

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import attrs
 import trio
 
 from .._connection import DEFAULT_CLOSE_TIMEOUT, TCPConnection
-from .._events import TCPEvent, TCPEventType
+from .._events import TCPEventType
 from .._listener import TCPListener
 from .._util import check_timeout
 from ._memory import DEFAULT_CAPACITY, MemoryTCPStream, memory_stream_pair
@@ -180,6 +181,9 @@ async def open_memory_listener(
 class EventRecorder:
     """A connection handler that records every event it is given, in order.
 
+    It works for TCP connections and WebSocket connections alike (``on_open`` and
+    ``on_message`` are recorded too; ``echo`` then sends each message back).
+
     Use it as the ``handler`` of a connection (or return it from a listener's
     ``on_connection``) and assert on what happened::
 
@@ -195,7 +199,7 @@ class EventRecorder:
     def __init__(self, *, echo: bool = False) -> None:
         self.echo = echo
         #: Every event, in delivery order.
-        self.events: list[TCPEvent] = []
+        self.events: list[Any] = []  # TCPEvent or WebSocketEvent
         self._changed = trio.lowlevel.ParkingLot()
 
     @property
@@ -208,20 +212,28 @@ class EventRecorder:
         """All bytes of the recorded ``data`` events, concatenated."""
         return b"".join(event.data or b"" for event in self.events)
 
-    def add(self, event: TCPEvent) -> None:
+    def add(self, event: Any) -> None:
         """Record an event obtained some other way (from ``events()``, say)."""
         self.events.append(event)
         self._changed.unpark_all()
 
-    async def _record(self, conn: TCPConnection, event: TCPEvent) -> None:
+    @property
+    def messages(self) -> list[Any]:
+        """The data of the recorded WebSocket ``message`` events, in order."""
+        return [event.data for event in self.events if event.type == "message"]
+
+    async def _record(self, conn: Any, event: Any) -> None:
         """Record ``event`` (and echo data when ``echo`` is set); every callback is this."""
         self.add(event)
-        if self.echo and event.type is TCPEventType.DATA and event.data:
+        echoed = (event.type is TCPEventType.DATA and event.data) or event.type == "message"
+        if self.echo and echoed:
             await conn.send(event.data)
 
+    # TCP connections' callbacks, and WebSocket connections' (on_error, on_terminate too).
     on_connection = on_data = on_shutdown = on_error = on_terminate = _record
+    on_open = on_message = _record
 
-    async def wait_for(self, event_type: str, *, count: int = 1) -> TCPEvent:
+    async def wait_for(self, event_type: str, *, count: int = 1) -> Any:
         """Wait until ``count`` events of ``event_type`` were recorded; return the last."""
         while True:
             found = [event for event in self.events if event.type == event_type]

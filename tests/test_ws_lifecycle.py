@@ -132,9 +132,7 @@ async def test_reset_gives_error_then_1006(autojump_clock: Any) -> None:
 
 async def test_vanished_peer_is_cut_off_within_the_close_timeout(autojump_clock: Any) -> None:
     server = Server()
-    async with open_memory_websocket_server(
-        server, close_timeout=CLOSE, ping_interval=None
-    ) as net:
+    async with open_memory_websocket_server(server, close_timeout=CLOSE, ping_interval=None) as net:
         async with net.connect(EventRecorder(), ping_interval=None) as c:
             await trio.testing.wait_all_tasks_blocked()
             await opened(server.recorders[0])

@@ -14,7 +14,12 @@ import trio
 import trio.testing
 
 import trionet
-from trionet.testing import EventRecorder, open_connection_pair, open_memory_listener
+from trionet.testing import (
+    EventRecorder,
+    open_connection_pair,
+    open_memory_listener,
+    open_memory_websocket_server,
+)
 
 
 class UpperCase:
@@ -86,12 +91,40 @@ async def test_listener_serves_several_clients() -> None:
         await stream.aclose()
 
 
+class Shout:
+    """A WebSocket handler under test: answers every message in upper case."""
+
+    async def on_message(
+        self, ws: trionet.WebSocketConnection, event: trionet.WebSocketEvent
+    ) -> None:
+        await ws.send(event.data.upper())
+
+
+class ShoutServer:
+    def on_connection(self, wss: trionet.WebSocketServer, event: trionet.WebSocketEvent) -> Shout:
+        return Shout()
+
+
+async def test_websocket_handler() -> None:
+    async with open_memory_websocket_server(ShoutServer()) as network:
+        client = EventRecorder()
+        async with network.connect(client) as memory:
+            await client.wait_for("open")
+            await memory.ws.send("hello")
+            await client.wait_for("message")
+            await memory.ws.terminate(4000, "bye")
+        assert client.messages == ["HELLO"]
+        assert client.types == ["open", "message", "terminate"]
+        assert client.events[-1].code == 4000
+
+
 TESTS = [
     test_answers_in_upper_case,
     test_fragmented_input,
     test_peer_reset_is_an_error_event,
     test_vanished_peer_costs_the_close_timeout,
     test_listener_serves_several_clients,
+    test_websocket_handler,
 ]
 
 

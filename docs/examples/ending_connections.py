@@ -69,9 +69,11 @@ async def by_leaving_the_block(port: int) -> None:
 
 async def by_cancellation(port: int) -> None:
     recorder = Recorder()
-    with trio.move_on_after(0.2) as scope:
+    with trio.CancelScope() as scope:
         async with trionet.TCPConnection.new("127.0.0.1", port, recorder):
-            await trio.sleep_forever()  # cancelled after 0.2 s
+            await recorder.connected.wait()
+            scope.deadline = trio.current_time() + 0.2
+            await trio.sleep_forever()  # cancelled 0.2 s after the connection is up
     print(f"  cancelled={scope.cancelled_caught} events: {recorder.types}")
 
 

@@ -55,6 +55,7 @@ EXPECTED = {
     "Vector4i",
     "CloseCode",
     "HandshakeLimits",
+    "WebSocket",
     "WebSocketConnection",
     "WebSocketEvent",
     "WebSocketEventType",

@@ -44,6 +44,7 @@ from ._streampeer import StreamPeer as StreamPeer
 from ._variant import bytes_to_var as bytes_to_var
 from ._variant import var_to_bytes as var_to_bytes
 from ._version import __version__ as __version__
+from ._websocket import WebSocket as WebSocket
 from ._wsconnection import WebSocketConnection as WebSocketConnection
 from ._wsevents import CloseCode as CloseCode
 from ._wsevents import WebSocketEvent as WebSocketEvent
@@ -94,6 +95,7 @@ __all__ = [
     "Vector4i",
     "bytes_to_var",
     "var_to_bytes",
+    "WebSocket",
     "WebSocketConnection",
     "WebSocketEvent",
     "WebSocketEventType",

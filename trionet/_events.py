@@ -61,6 +61,8 @@ class ErrorCode(enum.IntEnum):
     CLOSED_ABNORMALLY = -12
     #: A client fell too far behind ``broadcast()`` and was closed with 1008.
     SLOW_CONSUMER = -13
+    #: The TLS handshake failed (for a client, often: the certificate did not verify).
+    TLS_FAILED = -14
 
 
 @attrs.frozen(kw_only=True)
@@ -72,11 +74,14 @@ class ErrorRecord:
         message: What happened, in words; names the host, callback or limit involved.
         component_signature: Which part of trionet reported it: ``"os"``, ``"dns"``,
             ``"tcp"``, ``"tls"``, ``"websocket"`` or ``"handler"``.
+        http_status: For a refused WebSocket upgrade, the HTTP status the server
+            answered (403, 404, ...); ``None`` otherwise.
     """
 
     err_code: int
     message: str
     component_signature: str
+    http_status: int | None = None
 
     @property
     def errCode(self) -> int:

@@ -11,6 +11,7 @@ import errno
 import math
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +34,7 @@ __all__ = [
     "open_listeners",
     "open_transport",
     "remote_address",
+    "start_tls",
 ]
 
 # How many bytes one receive asks the kernel for, and so the largest ``data`` event.
@@ -512,3 +514,34 @@ async def open_listeners(
 
 def _show(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def start_tls(
+    stream: trio.abc.Stream,
+    context: ssl.SSLContext,
+    *,
+    server_hostname: str | None = None,
+    server_side: bool = False,
+) -> trio.SSLStream[trio.abc.Stream]:
+    """Wrap ``stream`` in TLS and complete the handshake (the caller bounds its time).
+
+    Raises:
+        TransportError: the handshake failed; for a client the message says why the
+            certificate did not verify, when that was the reason.  ``stream`` is closed.
+    """
+    tls = trio.SSLStream(stream, context, server_hostname=server_hostname, server_side=server_side)
+    try:
+        await tls.do_handshake()
+    except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
+        await trio.aclose_forcefully(tls)
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        reason = getattr(cause, "verify_message", None) or str(cause) or type(cause).__name__
+        peer = f" with {server_hostname}" if server_hostname else ""
+        raise TransportError(
+            ErrorRecord(
+                err_code=ErrorCode.TLS_FAILED,
+                message=f"TLS handshake{peer} failed: {reason}",
+                component_signature="tls",
+            )
+        ) from exc
+    return tls

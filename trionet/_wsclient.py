@@ -25,10 +25,13 @@ from ._wsproto import BoundedDeflate, FrameLayer
 __all__ = ["client_handshake", "client_lifetime"]
 
 
-def _failed(message: str) -> TransportError:
+def _failed(message: str, status: int | None = None) -> TransportError:
     return TransportError(
         ErrorRecord(
-            err_code=ErrorCode.HANDSHAKE_FAILED, message=message, component_signature="websocket"
+            err_code=ErrorCode.HANDSHAKE_FAILED,
+            message=message,
+            component_signature="websocket",
+            http_status=status,
         )
     )
 
@@ -71,7 +74,7 @@ async def client_handshake(
         except Refusal as refusal:
             if refusal.status:
                 message = f"upgrade refused with HTTP {refusal.status}: {refusal.reason}"
-                raise _failed(message) from None
+                raise _failed(message, refusal.status) from None
             raise _failed(refusal.reason) from None
         if done is not None:
             connection, subprotocol, rest = done
@@ -91,6 +94,7 @@ async def client_lifetime(
     handler: object | None,
     options: WebSocketOptions,
     url: str,
+    cls: type[WebSocketConnection] = WebSocketConnection,
 ) -> AsyncIterator[WebSocketConnection]:
     """Run a client connection (and its keepalive) for the span of an ``async with`` block.
 
@@ -98,7 +102,7 @@ async def client_lifetime(
     ``error`` if the connect or the upgrade failed) says how it went.
     """
     async with unwrap_body_error(), trio.open_nursery() as nursery:
-        conn = WebSocketConnection(
+        conn = cls(
             handler=handler, options=options, spawn=nursery.start_soon, opener=opener, url=url
         )
         await nursery.start(conn._run)

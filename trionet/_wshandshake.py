@@ -104,6 +104,10 @@ class HeadReader:
         buffer = self._buffer
         if not data:
             raise Refusal(400, "the connection closed before the request was complete")
+        if not buffer and not data[:1].isupper():
+            # Every HTTP method starts with a capital letter; a TLS ClientHello (0x16) or
+            # other binary junk is answered at once instead of waiting for the timeout.
+            raise Refusal(400, "not an HTTP request")
         buffer += data
         end = buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
         limits = self._limits

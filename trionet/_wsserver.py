@@ -346,8 +346,7 @@ class WebSocketServer(AcceptingServer):
         try:
             with scope:
                 if self._ssl_context is not None:
-                    stream = trio.SSLStream(stream, self._ssl_context, server_side=True)
-                    await stream.do_handshake()
+                    stream = await _transport.start_tls(stream, self._ssl_context, server_side=True)
                 transport = open_transport(stream)
                 transport.set_no_delay(self._no_delay)
                 accepted = await self._upgrade(transport, remote)
@@ -356,8 +355,6 @@ class WebSocketServer(AcceptingServer):
                     await transport.send(http_response(503, body="the server is shutting down"))
             elif scope.cancelled_caught:
                 log.debug("handshake from %s:%s timed out", *remote)
-        except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
-            log.debug("TLS handshake with %s:%s failed: %s", remote[0], remote[1], exc)
         except TransportError as exc:
             log.debug("handshake with %s:%s failed: %s", remote[0], remote[1], exc)
         finally:

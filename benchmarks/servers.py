@@ -1,8 +1,10 @@
-"""TCP echo servers for the benchmarks, one per process.
+"""Echo servers for the benchmarks, one per process: TCP, and WebSocket (``*-ws-*``).
 
 Run ``python benchmarks/servers.py NAME``: the server binds 127.0.0.1 on a port the system
 picks, prints ``READY <port>`` on stdout once it accepts connections, and echoes every byte
-back until SIGTERM or SIGINT, then exits cleanly.
+(or every WebSocket message: text as text, binary as binary, up to 64 MiB) back until
+SIGTERM or SIGINT, then exits cleanly.  With ``--port N`` it binds that port and prints a
+plain ``READY``, which is what outside harnesses (the shared benchmark) expect.
 
 Every server sets ``TCP_NODELAY`` on its accepted sockets so that they are comparable.
 
@@ -27,11 +29,13 @@ from collections.abc import Callable
 
 HOST = "127.0.0.1"
 RECEIVE_SIZE = 65536
+WS_MAX_MESSAGE = 64 * 1024 * 1024  # what the shared benchmark's peers accept
+PORT = 0  # --port: 0 lets the system pick (and READY tells which)
 
 
 def _ready(port: int) -> None:
     """Tell the parent which port to use (the only thing a server writes to stdout)."""
-    print(f"READY {port}", flush=True)
+    print("READY" if PORT else f"READY {port}", flush=True)
 
 
 # -- trio-based servers ------------------------------------------------------------------
@@ -57,7 +61,7 @@ def run_trionet_handler() -> None:
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trionet.TCPListener.new(
-                0, EchoListener(), host=HOST, no_delay=True
+                PORT, EchoListener(), host=HOST, no_delay=True
             ) as listener:
                 _ready(listener.port)
                 async for _ in signals:
@@ -80,8 +84,57 @@ def run_trionet_events() -> None:
 
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async with trionet.TCPListener.new(0, serve, host=HOST, no_delay=True) as listener:
+            async with trionet.TCPListener.new(PORT, serve, host=HOST, no_delay=True) as listener:
                 _ready(listener.port)
+                async for _ in signals:
+                    break
+
+    trio.run(main)
+
+
+def run_trionet_ws_handler() -> None:
+    """``trionet.WebSocketServer`` with a connection handler whose ``on_message`` echoes."""
+
+    import trionet
+
+    class Echo:
+        async def on_message(
+            self, ws: trionet.WebSocketConnection, event: trionet.WebSocketEvent
+        ) -> None:
+            await ws.send(event.data)
+
+    class Server:
+        def on_connection(
+            self, wss: trionet.WebSocketServer, event: trionet.WebSocketEvent
+        ) -> Echo:
+            return Echo()
+
+    _run_ws(Server())
+
+
+def run_trionet_ws_events() -> None:
+    """``trionet.WebSocketServer`` with ``async def serve(ws)`` iterating ``ws.events()``."""
+    import trionet
+
+    async def serve(ws: trionet.WebSocketConnection) -> None:
+        async for event in ws.events():
+            if event.type == "message":
+                await ws.send(event.data)
+
+    _run_ws(serve)
+
+
+def _run_ws(handler: object) -> None:
+    import trio
+
+    import trionet
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trionet.WebSocketServer.new(
+                handler, host=HOST, port=PORT, max_message_size=WS_MAX_MESSAGE
+            ) as wss:
+                _ready(wss.port)
                 async for _ in signals:
                     break
 
@@ -106,7 +159,7 @@ def run_trio_bare() -> None:
     async def main() -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
-                serve = functools.partial(trio.serve_tcp, echo, 0, host=HOST)
+                serve = functools.partial(trio.serve_tcp, echo, PORT, host=HOST)
                 listeners = await nursery.start(serve)
                 _ready(listeners[0].socket.getsockname()[1])
                 async for _ in signals:
@@ -152,7 +205,7 @@ def run_asyncio_streams() -> None:
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(echo, HOST, 0)
+        server = await asyncio.start_server(echo, HOST, PORT)
         await _serve_asyncio_until_signal(server)
 
     asyncio.run(main())
@@ -182,7 +235,7 @@ def run_asyncio_protocol() -> None:
     """``loop.create_server`` with an :class:`asyncio.Protocol` echoing in ``data_received``."""
 
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(_EchoProtocol, HOST, 0)
+        server = await asyncio.get_running_loop().create_server(_EchoProtocol, HOST, PORT)
         await _serve_asyncio_until_signal(server)
 
     asyncio.run(main())
@@ -191,6 +244,8 @@ def run_asyncio_protocol() -> None:
 SERVERS: dict[str, Callable[[], None]] = {
     "trionet-handler": run_trionet_handler,
     "trionet-events": run_trionet_events,
+    "trionet-ws-handler": run_trionet_ws_handler,
+    "trionet-ws-events": run_trionet_ws_events,
     "trio-bare": run_trio_bare,
     "asyncio-streams": run_asyncio_streams,
     "asyncio-protocol": run_asyncio_protocol,
@@ -203,8 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one benchmark echo server.")
     parser.add_argument("server", choices=sorted(SERVERS))
     parser.add_argument("--cpu", type=int, help="pin this process to the given CPU")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to bind (default: one the system picks)"
+    )
     parser.add_argument("--profile", metavar="PATH", help="write cProfile statistics to PATH")
     args = parser.parse_args(argv)
+    global PORT
+    PORT = args.port
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     run = SERVERS[args.server]

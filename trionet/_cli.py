@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 
 import trio
 
+from ._chat import add_chat_command, run_chat
 from ._connection import TCPConnection
 from ._events import TCPEvent
 from ._listener import TCPListener
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024 * 1024,
         help="largest WebSocket message accepted (default 1048576)",
     )
+    add_chat_command(commands, _port)
     return parser
 
 
@@ -139,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("echo needs at least one of --tcp PORT, --ws PORT")
         trio.run(_echo, args.host, args.tcp, args.ws, args.max_message, "READY")
         return 0
+    if args.command == "chat":
+        return run_chat(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks
     return 2  # pragma: no cover
 

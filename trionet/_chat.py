@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from ._exceptions import ListenError
+from ._exceptions import ConnectionClosedError, ListenError
 from ._wsconnection import WebSocketConnection
 from ._wsevents import WebSocketEvent, WebSocketRequest
 from ._wsserver import WebSocketServer
@@ -162,7 +162,15 @@ def _parse(data: str) -> dict[str, Any]:
 
 async def _refuse(ws: WebSocketConnection, reason: str) -> None:
     """Tell one client why its message was not delivered (only its own task waits)."""
-    await ws.send({"type": "error", "reason": reason})
+    await _send(ws, {"type": "error", "reason": reason})
+
+
+async def _send(ws: WebSocketConnection, envelope: dict[str, Any]) -> None:
+    """Send to one client; one that has gone meanwhile is no error (it leaves anyway)."""
+    try:
+        await ws.send(envelope)
+    except ConnectionClosedError:
+        log.debug("%s closed before %s could be sent", ws, envelope["type"])
 
 
 class ChatRoom:
@@ -196,13 +204,14 @@ class ChatRoom:
         self.members[ws] = member.name
         log.info("%s joined", member.name)
         ws.wss.broadcast({"type": "join", "name": member.name}, exclude=[ws])
-        await ws.send(
+        await _send(
+            ws,
             {
                 "type": "welcome",
                 "name": member.name,
                 "members": sorted(self.members.values()),
                 "max_text": MAX_TEXT,
-            }
+            },
         )
 
     def leave(self, ws: WebSocketConnection, member: _Member) -> None:

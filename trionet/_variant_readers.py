@@ -13,13 +13,16 @@ from __future__ import annotations
 import array
 import struct
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
 
 from . import _godot_types as gt
 from . import _variant_format as fmt
 from ._variant_format import DecodeError
 
-__all__ = ["READERS", "need", "read_string"]
+__all__ = ["READERS", "maker", "need", "read_string", "words_of"]
 
 _unpack_u32 = fmt.U32.unpack_from
 _unpack_i32 = fmt.I32.unpack_from
@@ -35,6 +38,71 @@ _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
 
 Reader = Callable[[bytes, int, int, int], tuple[object, int]]
+#: Views of an input's 32-bit words: unsigned, signed, float32 (indexable by word).
+Words = tuple[Sequence[int], Sequence[int], Sequence[float]]
+#: ``make(components, i)``: a value object from ``components[i:i + n]``.
+Maker = Callable[[Sequence[Any], int], Any]
+_new = object.__new__
+
+
+def words_of(data: bytes) -> Words:
+    """The input's whole 32-bit words as little-endian u32, i32 and float32 views.
+
+    A trailing partial word is left out: every variant is a multiple of 4 bytes long, so
+    a value that would need it is truncated anyway (and reading it raises ``IndexError``).
+    Views of ``data`` on a little-endian machine (no copy); swapped copies on a big-endian
+    one.
+    """
+    whole = memoryview(data)[: len(data) & ~3]
+    if not _BIG_ENDIAN:
+        return whole.cast("I"), whole.cast("i"), whole.cast("f")
+    views = array.array("I", whole), array.array("i", whole), array.array("f", whole)
+    for view in views:
+        view.byteswap()
+    return views
+
+
+def maker(cls: type) -> Maker:
+    """A fast constructor for a frozen value class of 2, 3 or 4 plain fields.
+
+    ``make(components, i)`` sets the fields straight from ``components[i:]`` without
+    running ``__init__``: for decoded components, which already have the exact type the
+    field converters give (``float`` from a float read, ``int`` in the 32-bit range from
+    an int32 read), it builds the same value twice as fast.
+    """
+    setters = [field.__set__ for field in (cls.__dict__[a.name] for a in attrs.fields(cls))]
+    if len(setters) == 2:
+        s0, s1 = setters
+
+        def make2(c: Sequence[Any], i: int) -> Any:
+            obj: Any = _new(cls)
+            s0(obj, c[i])
+            s1(obj, c[i + 1])
+            return obj
+
+        return make2
+    if len(setters) == 3:
+        s0, s1, s2 = setters
+
+        def make3(c: Sequence[Any], i: int) -> Any:
+            obj: Any = _new(cls)
+            s0(obj, c[i])
+            s1(obj, c[i + 1])
+            s2(obj, c[i + 2])
+            return obj
+
+        return make3
+    s0, s1, s2, s3 = setters
+
+    def make4(c: Sequence[Any], i: int) -> Any:
+        obj: Any = _new(cls)
+        s0(obj, c[i])
+        s1(obj, c[i + 1])
+        s2(obj, c[i + 2])
+        s3(obj, c[i + 3])
+        return obj
+
+    return make4
 
 
 def need(end: int, pos: int, size: int, what: str) -> None:
@@ -127,12 +195,12 @@ def _read_string_name(data: bytes, pos: int, end: int, header: int) -> tuple[obj
 
 def _read_vector2(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _reals(data, pos, end, header, 2)
-    return gt.Vector2(*c), pos
+    return _MAKE_VECTOR2(c, 0), pos
 
 
 def _read_vector2i(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _ints(data, pos, end, 2)
-    return gt.Vector2i(*c), pos
+    return _MAKE_VECTOR2I(c, 0), pos
 
 
 def _read_rect2(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
@@ -147,12 +215,12 @@ def _read_rect2i(data: bytes, pos: int, end: int, header: int) -> tuple[object, 
 
 def _read_vector3(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _reals(data, pos, end, header, 3)
-    return gt.Vector3(*c), pos
+    return _MAKE_VECTOR3(c, 0), pos
 
 
 def _read_vector3i(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _ints(data, pos, end, 3)
-    return gt.Vector3i(*c), pos
+    return _MAKE_VECTOR3I(c, 0), pos
 
 
 def _read_transform2d(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
@@ -163,12 +231,12 @@ def _read_transform2d(data: bytes, pos: int, end: int, header: int) -> tuple[obj
 
 def _read_vector4(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _reals(data, pos, end, header, 4)
-    return gt.Vector4(*c), pos
+    return _MAKE_VECTOR4(c, 0), pos
 
 
 def _read_vector4i(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _ints(data, pos, end, 4)
-    return gt.Vector4i(*c), pos
+    return _MAKE_VECTOR4I(c, 0), pos
 
 
 def _read_plane(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
@@ -178,7 +246,7 @@ def _read_plane(data: bytes, pos: int, end: int, header: int) -> tuple[object, i
 
 def _read_quaternion(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     c, pos = _reals(data, pos, end, header, 4)
-    return gt.Quaternion(*c), pos
+    return _MAKE_QUATERNION(c, 0), pos
 
 
 def _read_aabb(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
@@ -214,7 +282,7 @@ def _read_projection(data: bytes, pos: int, end: int, header: int) -> tuple[obje
 def _read_color(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
     # Colors are always 32-bit floats, whatever the flags say.
     c, pos = _reals(data, pos, end, 0, 4)
-    return gt.Color(*c), pos
+    return _MAKE_COLOR(c, 0), pos
 
 
 def _read_node_path(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
@@ -266,20 +334,19 @@ def _read_string_array(data: bytes, pos: int, end: int, header: int) -> tuple[ob
     return gt.PackedStringArray(tuple(texts)), pos
 
 
-def _vector_array_reader(
-    n: int,
-    element: Callable[..., object],
-    packed: Callable[[Iterable[object]], object],
-    wide_allowed: bool = True,
-) -> Reader:
-    what = getattr(packed, "__name__", "packed array")
+def _vector_array_reader(n: int, element: type, packed: type, wide_allowed: bool = True) -> Reader:
+    what = packed.__name__
+    make = maker(element)
+    set_values = packed.__dict__["values"].__set__
 
     def read(data: bytes, pos: int, end: int, header: int) -> tuple[object, int]:
         item = _STRUCTS[n, wide_allowed and bool(header & fmt.FLAG_64)]
         count, pos = _count(data, pos, end, item.size, what)
         stop = pos + count * item.size
-        rows = item.iter_unpack(memoryview(data)[pos:stop])
-        return packed(tuple([element(*row) for row in rows])), stop
+        flat = struct.unpack_from(f"<{count * n}{item.format[-1]}", data, pos)
+        value: Any = _new(packed)
+        set_values(value, tuple([make(flat, i) for i in range(0, count * n, n)]))
+        return value, stop
 
     return read
 
@@ -290,6 +357,15 @@ def _refuse(what: str) -> Reader:
 
     return read
 
+
+_MAKE_VECTOR2 = maker(gt.Vector2)
+_MAKE_VECTOR2I = maker(gt.Vector2i)
+_MAKE_VECTOR3 = maker(gt.Vector3)
+_MAKE_VECTOR3I = maker(gt.Vector3i)
+_MAKE_VECTOR4 = maker(gt.Vector4)
+_MAKE_VECTOR4I = maker(gt.Vector4i)
+_MAKE_QUATERNION = maker(gt.Quaternion)
+_MAKE_COLOR = maker(gt.Color)
 
 READERS: list[Reader | None] = [None] * 256
 READERS[: fmt.VARIANT_MAX] = [

@@ -8,6 +8,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import trio
+
 from . import _transport
 from ._transport import StreamTransport, Transport, open_transport
 from ._wsclient import client_handshake, client_lifetime
@@ -112,7 +114,13 @@ class WebSocket(WebSocketConnection):
             )
             transport: Transport
             if context is not None:
-                tls = await _transport.start_tls(stream, context, server_hostname=host)
+                try:
+                    tls = await _transport.start_tls(stream, context, server_hostname=host)
+                except BaseException:
+                    # start_tls closes the stream when the handshake fails, but not when
+                    # the open timeout (or any cancellation) interrupts it.
+                    await trio.aclose_forcefully(stream)
+                    raise
                 transport = StreamTransport(tls)
             else:
                 transport = open_transport(stream)

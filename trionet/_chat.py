@@ -46,10 +46,12 @@ __all__ = [
     "MAX_NAME",
     "MAX_TEXT",
     "ChatRoom",
+    "clean_name",
     "add_chat_command",
     "open_chat_server",
     "page",
     "run_chat",
+    "serve_chat",
 ]
 
 log = logging.getLogger("trionet.chat")

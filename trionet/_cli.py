@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 import trio
 
 from ._chat import add_chat_command, run_chat
+from ._client_cli import add_client_parser, client_main
 from ._connection import TCPConnection
 from ._events import TCPEvent
 from ._listener import TCPListener
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest WebSocket message accepted (default 1048576)",
     )
     add_chat_command(commands, _port)
+    add_client_parser(commands)
     return parser
 
 
@@ -141,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("echo needs at least one of --tcp PORT, --ws PORT")
         trio.run(_echo, args.host, args.tcp, args.ws, args.max_message, "READY")
         return 0
+    if args.command == "client":
+        return client_main(args, parser)
     if args.command == "chat":
         return run_chat(args)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse checks

@@ -100,12 +100,15 @@ def page() -> tuple[bytes, str]:
 def clean_name(raw: object, default: str) -> str:
     """A display name: printable characters only, spaces collapsed, at most ``MAX_NAME``.
 
-    Control, format (bidirectional overrides, zero-width) and unassigned characters are
-    dropped; an empty result gives ``default``.
+    White space of any kind becomes one space; other control, format (bidirectional
+    overrides, zero-width) and unassigned characters are dropped; an empty result gives
+    ``default``.
     """
     if not isinstance(raw, str):
         return default
-    kept = "".join(c for c in raw if unicodedata.category(c)[0] not in "CZ" or c == " ")
+    kept = "".join(
+        c if unicodedata.category(c)[0] not in "CZ" else " " if c.isspace() else "" for c in raw
+    )
     name = " ".join(kept.split())[:MAX_NAME].strip()
     return name or default
 

@@ -535,7 +535,9 @@ class WebSocketConnection:
                     await transport.send(data)
                 if self._peer_close is None and self._sent_close is None:
                     await self._await_peer_close()
-                await transport.close_orderly()
+                tls = isinstance(getattr(transport, "stream", None), trio.SSLStream)
+                if not (frames.closed and self._server and tls):  # no FIN: close (7.1.1)
+                    await transport.close_orderly()
             except TransportError as exc:
                 self._record(exc.record)
         if transport is not None:

@@ -109,7 +109,8 @@ class Link:
         self.failure: Error | None = None  # what broke it (ERR_CONNECTION_ERROR, ...)
         self.eof = False  # the peer's FIN was read
         self.closed = False  # the link task ended and the socket is closed
-        self.reading = False  # a get_data() is collecting bytes
+        self.reading = False  # a get_data() is collecting bytes (the reader task waits)
+        self.receiving = False  # the reader task is inside transport.receive()
         self.buffer = bytearray()  # received, not read yet (bounded by RECEIVE_BUFFER)
         self.outgoing = bytearray()  # queued by put_partial_data (bounded by SEND_BUFFER)
         self.changed = trio.lowlevel.ParkingLot()  # readers wait for bytes or an outcome
@@ -128,25 +129,64 @@ class Link:
         self.wake()
 
     async def read_loop(self, limit: int) -> None:
-        """Receive into the buffer until EOF or failure, pausing while it is full."""
+        """Receive into the buffer until EOF or failure, pausing while it is full.
+
+        It also pauses while a ``get_data`` is collecting bytes: that task then receives
+        itself (:meth:`receive_direct`), so the bytes reach it without a task switch.
+        After a pause it yields once before receiving again, so that a ``get_data`` about
+        to start (the next request of a request/response exchange) finds the transport
+        free and reads it directly.
+        """
         link = self
         transport = link.transport
         assert transport is not None
         buffer = link.buffer
         while True:
-            while len(buffer) >= limit:
+            if len(buffer) >= limit or link.reading:
                 await link.room.park()
+                await trio.lowlevel.checkpoint()
+                continue
+            if link.eof:  # a get_data read the FIN
+                return
+            link.receiving = True
             try:
                 data = await transport.receive()
             except TransportError as exc:
                 link.fail(Error.ERR_CONNECTION_ERROR, exc.record)
                 return
+            finally:
+                link.receiving = False
             if not data:
                 link.eof = True
                 link.wake()
                 return
             buffer += data
             link.wake()
+
+    async def receive_direct(self) -> None:
+        """Receive one chunk into the buffer in the calling task (a waiting ``get_data``).
+
+        Only while the reader task is paused (``reading`` set, ``receiving`` clear): one
+        task at a time receives.  The buffer is empty when this is called, so it holds at
+        most one chunk afterwards.  EOF and failures are recorded as the reader task
+        records them.
+        """
+        transport = self.transport
+        assert transport is not None
+        self.receiving = True
+        try:
+            data = await transport.receive()
+        except TransportError as exc:
+            if not self.closed:  # a disconnect closes the socket under us: no failure
+                self.fail(Error.ERR_CONNECTION_ERROR, exc.record)
+            return
+        finally:
+            self.receiving = False
+        if data:
+            self.buffer += data
+        else:
+            self.eof = True
+        self.wake()
 
     async def write_loop(self) -> None:
         """Send what put_partial_data queued, in order with the awaited sends."""

@@ -341,12 +341,16 @@ class StreamPeerTCP(StreamPeer):
                     return Error.OK, bytes(got)
                 if link.failure is not None or link.eof or link.closed:
                     return self._ended(link), bytes(got)
-                await link.changed.park()
+                if link.receiving:  # the reader task is receiving: it will wake us
+                    await link.changed.park()
+                else:  # it is paused while we read: receive here, without a task switch
+                    await link.receive_direct()
         except BaseException:
             buffer[:0] = got  # cancelled: the bytes stay readable, in order
             raise
         finally:
             link.reading = False
+            link.room.unpark_all()  # the reader task resumes
             link.wake()
 
     def get_partial_data(self, n_bytes: int) -> tuple[Error, bytes]:

@@ -110,6 +110,8 @@ async def test_server_terminate_sends_1001_to_everyone(autojump_clock: Any) -> N
             assert trio.current_time() - started < CLOSE
             assert net.server.terminated
             for client in clients:
+                with trio.fail_after(CLOSE):  # the server closed TCP first; clients follow
+                    await client.wait_for("terminate")
                 assert client.events[-1].code == 1001
     for recorder in server.recorders:
         assert GRAMMAR.fullmatch(grammar(recorder))

@@ -11,7 +11,7 @@ import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -36,12 +36,12 @@ from ._wsevents import (
     WebSocketRequest,
     message_event,
 )
-from ._wshandshake import json_text
 from ._wsoptions import WebSocketOptions
 from ._wsproto import CLOSED, FAILED, MESSAGE, PONG, FrameLayer
 from ._wsstate import WSInput, WSLifecycle, WSState
+from ._wsvalues import Message, Termination, check_close_code, payload_of
 
-__all__ = ["Opener", "Termination", "WebSocketConnection", "check_close_code"]
+__all__ = ["Opener", "WebSocketConnection"]
 
 log = logging.getLogger("trionet.websocket")
 
@@ -49,42 +49,9 @@ log = logging.getLogger("trionet.websocket")
 #: chosen subprotocol and the bytes that arrived after the handshake.
 Opener = Callable[[], Awaitable[tuple[Transport, FrameLayer, "str | None", bytes]]]
 
-#: What ``send()`` accepts.
-Message = str | bytes | bytearray | memoryview | dict[str, Any] | list[Any]
-
 _ids = itertools.count(1)
 _T = WebSocketEventType
 _OPEN = WSState.OPEN
-
-
-def check_close_code(code: object) -> int:
-    """Return ``code`` if an application may send it (RFC 6455 section 7.4).
-
-    Raises:
-        TypeError: ``code`` is not an ``int``.
-        ValueError: ``code`` is reserved (1004-1006, 1015) or outside 1000-1014/3000-4999.
-    """
-    if isinstance(code, bool) or not isinstance(code, int):
-        raise TypeError(f"code must be an int or None, not {type(code).__name__}")
-    if not (1000 <= code <= 1014 or 3000 <= code <= 4999) or code in (1004, 1005, 1006):
-        raise ValueError(f"code must be 1000-1003, 1007-1014 or 3000-4999, got {code}")
-    return code
-
-
-class Termination:
-    """What ``terminate()`` returns: the close has started; await it to wait for its end.
-
-    Calling ``terminate()`` without ``await`` (from a synchronous callback, say) is fine:
-    the closing handshake goes on in the background.
-    """
-
-    __slots__ = ("_done",)
-
-    def __init__(self, done: Callable[[], Awaitable[None]]) -> None:
-        self._done = done  # waits until the close is over
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self._done().__await__()
 
 
 class WebSocketConnection:
@@ -141,6 +108,7 @@ class WebSocketConnection:
         self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
         self._peer_close: tuple[int, str] | None = None  # the peer's close frame
         self._sent_close: tuple[int, str] | None = None  # the close frame we sent on failure
+        self._parser_failed = False  # wsproto gave up on the input: no close frame to await
         self._local_close = (int(CloseCode.NORMAL), "")  # what terminate() asked to send
         self._failure: tuple[WSInput, int, tuple[ErrorRecord, ...]] | None = None
         self._close_requested = False  # terminate(), a scope end, or the server
@@ -245,7 +213,7 @@ class WebSocketConnection:
             TypeError: ``message`` has another type, or holds values JSON cannot encode.
             ConnectionClosedError: the connection can no longer send; nothing was sent.
         """
-        payload = _payload(message)
+        payload = payload_of(message)
         transport = self._transport
         if self._lifecycle.state is not _OPEN or transport is None:
             raise ConnectionClosedError(self._why_closed())
@@ -380,9 +348,15 @@ class WebSocketConnection:
             self._record(exc.record)
             await self._feed(WSInput.BREAK, (exc.record,))
         except HandlerFailure as failure:
-            record = self._handler_failed(failure)
-            self._sent_close = (int(CloseCode.INTERNAL_ERROR), "")
-            await self._feed(WSInput.FAIL, (record,))
+            if isinstance(failure.__cause__, ConnectionClosedError) and self._failure:
+                # The callback's send() failed because the connection broke: that is the
+                # transport's failure (already recorded), not the handler's.
+                kind, _code, records = self._failure
+                await self._feed(kind, records)
+            else:
+                record = self._handler_failed(failure)
+                self._sent_close = (int(CloseCode.INTERNAL_ERROR), "")
+                await self._feed(WSInput.FAIL, (record,))
         finally:
             if not self._close_requested:
                 self._close_deadline = trio.current_time() + self._options.close_timeout
@@ -503,6 +477,7 @@ class WebSocketConnection:
         await self._feed(WSInput.BREAK, (record,))
 
     async def _protocol_failure(self, code: int, reason: str) -> None:
+        self._parser_failed = True
         record = ErrorRecord(
             err_code=ErrorCode.PROTOCOL_ERROR,
             message=f"closed with {code}: {reason}",
@@ -533,10 +508,15 @@ class WebSocketConnection:
                     frames.outgoing.clear()
                 if data:
                     await transport.send(data)
-                if self._peer_close is None and self._sent_close is None:
+                if self._peer_close is None and not self._parser_failed:
                     await self._await_peer_close()
-                tls = isinstance(getattr(transport, "stream", None), trio.SSLStream)
-                if not (frames.closed and self._server and tls):  # no FIN: close (7.1.1)
+                if frames.closed and self._server is not None:
+                    # Both close frames are through: the server closes TCP first (RFC 6455
+                    # 7.1.1) and does not wait for a client that keeps its side open.
+                    await transport.send_eof()
+                else:
+                    # FIN, then read until the peer's: closing with unread data would send
+                    # an RST, which can destroy our close frame before the peer reads it.
                     await transport.close_orderly()
             except TransportError as exc:
                 self._record(exc.record)
@@ -579,21 +559,3 @@ class WebSocketConnection:
             self._on_closed()
         await self._feed(WSInput.RELEASE)
         self._dispatcher.finish()
-
-
-def _payload(message: object) -> str | bytes:
-    """What goes in the frame: ``str`` (text) or ``bytes`` (binary).
-
-    Raises:
-        TypeError: ``message`` has no frame type, or cannot be encoded as JSON.
-    """
-    if isinstance(message, (str, bytes)):
-        return message
-    if isinstance(message, (bytearray, memoryview)):
-        return bytes(message)
-    if isinstance(message, (dict, list)):
-        try:
-            return json_text(message)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"message cannot be sent as JSON: {exc}") from None
-    raise TypeError(f"message must be str, bytes, dict or list, not {type(message).__name__}")

@@ -23,7 +23,7 @@ from ._handlers import (
 from ._listener import AcceptingServer, ListenerOpener
 from ._transport import Transport, TransportError, open_transport
 from ._util import check_bool, check_port
-from ._wsconnection import Termination, WebSocketConnection, _payload
+from ._wsconnection import WebSocketConnection
 from ._wsevents import CloseCode, WebSocketEvent, WebSocketEventType, WebSocketRequest
 from ._wshandshake import (
     HeadReader,
@@ -37,6 +37,7 @@ from ._wshandshake import (
 from ._wsoptions import WebSocketOptions
 from ._wsproto import BoundedDeflate, FrameLayer
 from ._wsstate import WSInput
+from ._wsvalues import Termination, payload_of
 
 __all__ = ["WebSocketServer"]
 
@@ -272,7 +273,7 @@ class WebSocketServer(AcceptingServer):
         Raises:
             TypeError: ``message`` is not ``str``, bytes, ``dict`` or ``list``.
         """
-        payload = _payload(message)
+        payload = payload_of(message)
         skip = set(exclude)
         count = 0
         for conn in self._connections:

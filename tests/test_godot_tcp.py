@@ -11,6 +11,7 @@ import trio
 
 import trionet
 from trionet import Error, StreamPeerTCP
+from trionet._godot_link import Link
 
 from .conftest import TaskCounter, open_fds
 
@@ -287,3 +288,115 @@ async def test_a_body_exception_comes_out_unwrapped() -> None:
     with trio.fail_after(5), pytest.raises(KeyError):
         async with trionet.StreamPeerTCP():
             raise KeyError("body")
+
+
+# -- an awaiting get_data reads the transport itself (no task switch) -------------------
+
+
+async def echo_server(listener: trio.SocketListener, task_status: trio.TaskStatus[None]) -> None:
+    server = await listener.accept()
+    task_status.started()
+    async with server:
+        async for data in server:
+            await server.send_all(data)
+
+
+async def test_request_response_reads_directly_then_buffering_resumes(
+    listener: trio.SocketListener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct = 0
+    receive_direct = Link.receive_direct
+
+    async def counted(link: Link) -> None:
+        nonlocal direct
+        direct += 1
+        await receive_direct(link)
+
+    monkeypatch.setattr(Link, "receive_direct", counted)
+    with trio.fail_after(5):
+        async with StreamPeerTCP() as peer, trio.open_nursery() as nursery:
+            peer.connect_to_host("127.0.0.1", port_of(listener))
+            await nursery.start(echo_server, listener)
+            await connected(peer)
+            for i in range(50):
+                assert await peer.put_data(b"%04d" % i) == Error.OK
+                assert await peer.get_data(4) == (Error.OK, b"%04d" % i)
+            assert direct > 0  # the waiter received itself
+            # Without an awaited read, the reader task buffers again (Godot's poll model).
+            assert await peer.put_data(b"later") == Error.OK
+            while peer.get_available_bytes() < 5:
+                await peer.wait()
+            assert peer.get_partial_data(5) == (Error.OK, b"later")
+            peer.disconnect_from_host()
+            nursery.cancel_scope.cancel()
+
+
+async def test_direct_read_sees_eof(listener: trio.SocketListener) -> None:
+    with trio.fail_after(5):
+        async with StreamPeerTCP() as peer:
+            peer.connect_to_host("127.0.0.1", port_of(listener))
+            server = await listener.accept()
+            await connected(peer)
+
+            async def send_and_close() -> None:
+                await trio.sleep(0.05)  # get_data is waiting on an empty buffer by now
+                await server.send_all(b"xyz")
+                await server.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_and_close)
+                assert await peer.get_data(10) == (Error.ERR_FILE_EOF, b"xyz")
+            assert peer.get_status() == Status.STATUS_NONE
+
+
+async def test_direct_read_sees_a_reset(listener: trio.SocketListener) -> None:
+    with trio.fail_after(5):
+        async with StreamPeerTCP() as peer:
+            peer.connect_to_host("127.0.0.1", port_of(listener))
+            server = await listener.accept()
+            await connected(peer)
+
+            async def reset() -> None:
+                await trio.sleep(0.05)
+                linger = struct.pack("ii", 1, 0)
+                server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                await server.aclose()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reset)
+                assert await peer.get_data(4) == (Error.ERR_CONNECTION_ERROR, b"")
+            assert peer.get_status() == Status.STATUS_ERROR
+
+
+async def test_disconnect_during_a_direct_read(listener: trio.SocketListener) -> None:
+    with trio.fail_after(5):
+        async with StreamPeerTCP() as peer:
+            peer.connect_to_host("127.0.0.1", port_of(listener))
+            server = await listener.accept()
+            await connected(peer)
+
+            async def disconnect() -> None:
+                await trio.sleep(0.05)
+                peer.disconnect_from_host()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(disconnect)
+                assert await peer.get_data(4) == (Error.FAILED, b"")
+            assert peer.get_status() == Status.STATUS_NONE
+            await server.aclose()
+
+
+async def test_cancelled_direct_read_loses_nothing(listener: trio.SocketListener) -> None:
+    with trio.fail_after(5):
+        async with StreamPeerTCP() as peer:
+            peer.connect_to_host("127.0.0.1", port_of(listener))
+            server = await listener.accept()
+            await connected(peer)
+            with trio.move_on_after(0.05):
+                await peer.get_data(4)  # nothing was sent: cancelled while receiving
+            await server.send_all(b"ab")
+            with trio.move_on_after(0.1):
+                await peer.get_data(4)  # cancelled with two bytes collected
+            await server.send_all(b"cd")
+            assert await peer.get_data(4) == (Error.OK, b"abcd")
+            await server.aclose()

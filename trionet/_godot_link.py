@@ -111,6 +111,7 @@ class Link:
         self.closed = False  # the link task ended and the socket is closed
         self.reading = False  # a get_data() is collecting bytes (the reader task waits)
         self.receiving = False  # the reader task is inside transport.receive()
+        self.activity = 0  # counts get_data() starting and ending to collect bytes
         self.buffer = bytearray()  # received, not read yet (bounded by RECEIVE_BUFFER)
         self.outgoing = bytearray()  # queued by put_partial_data (bounded by SEND_BUFFER)
         self.changed = trio.lowlevel.ParkingLot()  # readers wait for bytes or an outcome
@@ -133,9 +134,11 @@ class Link:
 
         It also pauses while a ``get_data`` is collecting bytes: that task then receives
         itself (:meth:`receive_direct`), so the bytes reach it without a task switch.
-        After a pause it yields once before receiving again, so that a ``get_data`` about
-        to start (the next request of a request/response exchange) finds the transport
-        free and reads it directly.
+        After a pause it resumes only once a whole scheduler pass went by without a
+        ``get_data`` starting or ending, so that in a request/response exchange (a
+        ``get_data`` after every ``put_data``) the next ``get_data`` finds the transport
+        free and reads it directly; a program that stops awaiting reads gets its bytes
+        buffered again one pass later.
         """
         link = self
         transport = link.transport
@@ -144,7 +147,11 @@ class Link:
         while True:
             if len(buffer) >= limit or link.reading:
                 await link.room.park()
-                await trio.lowlevel.checkpoint()
+                while True:
+                    seen = link.activity
+                    await trio.lowlevel.checkpoint()
+                    if link.activity == seen:
+                        break
                 continue
             if link.eof:  # a get_data read the FIN
                 return

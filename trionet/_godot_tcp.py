@@ -329,6 +329,7 @@ class StreamPeerTCP(StreamPeer):
             link.room.unpark_all()
             return Error.OK, data
         link.reading = True
+        link.activity += 1
         got = bytearray()
         try:
             while True:
@@ -350,7 +351,8 @@ class StreamPeerTCP(StreamPeer):
             raise
         finally:
             link.reading = False
-            link.room.unpark_all()  # the reader task resumes
+            link.activity += 1
+            link.room.unpark_all()  # the reader task resumes (see Link.read_loop)
             link.wake()
 
     def get_partial_data(self, n_bytes: int) -> tuple[Error, bytes]:

@@ -160,7 +160,7 @@ def _decode(data: bytes, pos: int) -> tuple[object, int]:
     while True:
         header = words[w]
         type_number = header & 0xFF
-        if type_number == 4 or type_number == 21:  # STRING, STRING_NAME
+        if type_number == 4:  # STRING
             start = (w + 2) << 2
             stop = start + words[w + 1]
             w = (stop + 3) >> 2
@@ -170,10 +170,6 @@ def _decode(data: bytes, pos: int) -> tuple[object, int]:
             value = strings_get(raw)
             if value is None:
                 value = _string(data, raw, start, end)
-            if type_number == 21:
-                name = new(string_name)
-                set_string_name(name, value)
-                value = name
         elif type_number == 2:  # INT
             if header & 0x10000:
                 value = _I64.unpack_from(data, (w + 1) << 2)[0]
@@ -233,6 +229,18 @@ def _decode(data: bytes, pos: int) -> tuple[object, int]:
         elif type_number == 20:  # COLOR (always 32-bit floats)
             value = make_color(floats, w + 1)
             w += 5
+        elif type_number == 21:  # STRING_NAME: a String payload
+            start = (w + 2) << 2
+            stop = start + words[w + 1]
+            w = (stop + 3) >> 2
+            if w << 2 > end:
+                raise DecodeError(f"string at offset {start - 8} exceeds the data")
+            raw = data[start:stop]
+            text = strings_get(raw)
+            if text is None:
+                text = _string(data, raw, start, end)
+            value = new(string_name)
+            set_string_name(value, text)
         elif type_number == 35 and not header & 0x10000:  # PACKED_VECTOR2_ARRAY
             count = words[w + 1]
             w += 2

@@ -11,9 +11,11 @@ import array
 import logging
 import math
 import struct
+import sys
 
 import pytest
 
+from trionet import _variant_readers
 from trionet._godot_types import (
     AABB,
     Basis,
@@ -39,7 +41,7 @@ from trionet._godot_types import (
     Vector4,
     Vector4i,
 )
-from trionet._variant import bytes_to_var
+from trionet._variant import bytes_to_var, var_to_bytes
 from trionet._variant_decode import decode_variant
 
 FLAG_64 = 1 << 16
@@ -265,3 +267,41 @@ def test_packed_byte_array_needs_its_padding() -> None:
 def test_allow_objects_changes_nothing() -> None:
     assert bytes_to_var(u32(24, 0), allow_objects=True) is None
     assert bytes_to_var(u32(2, 4), allow_objects=True) == 4
+
+
+def test_string_caches_give_the_same_values_and_stay_bounded() -> None:
+    import trionet._variant as encoder
+    import trionet._variant_decode as decoder
+
+    for raw, text in [(b"ab\0cd", "ab"), (b"\xef\xbb\xbfhi", "hi"), (b"key", "key")]:
+        data = u32(4, len(raw)) + raw + b"\0" * (-len(raw) & 3)
+        assert [bytes_to_var(data) for _ in range(3)] == [text] * 3  # cached or not
+        assert bytes_to_var(u32(21) + data[4:]) == StringName(text)
+    for i in range(3 * decoder._CACHED_STRINGS):
+        assert bytes_to_var(var_to_bytes(f"s{i}")) == f"s{i}"
+    assert len(decoder._STRINGS) <= decoder._CACHED_STRINGS
+    assert len(encoder._STRINGS) <= encoder._CACHED_STRINGS
+    long = "x" * (decoder._CACHED_LENGTH + 1)
+    assert bytes_to_var(var_to_bytes(long)) == long
+    assert long.encode() not in decoder._STRINGS
+    assert long not in encoder._STRINGS
+    # A cached encoding is the exact bytes.
+    assert var_to_bytes("key") == var_to_bytes("key") == u32(4, 3) + b"key\0"
+
+
+def test_misaligned_start_decodes_the_same() -> None:
+    data = b"xx" + u32(28, 2) + u32(4, 1) + b"a\0\0\0" + u32(5) + f32(1.5, 2.0)
+    assert decode_variant(data, 2) == (["a", Vector2(1.5, 2.0)], len(data))
+
+
+@pytest.mark.skipif(sys.byteorder != "little", reason="simulates the other byte order")
+def test_word_views_swap_bytes_on_a_big_endian_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = u32(1, 0xFFFFFFFE) + f32(1.5) + b"\x07"  # the partial word is left out
+    expected = ([1, 0xFFFFFFFE, 0x3FC00000], [1, -2, 0x3FC00000], 1.5)
+    words, ints, floats = _variant_readers.words_of(data)
+    assert (list(words), list(ints), floats[2]) == expected
+    # Pretend to be big-endian: the native reading of these bytes is swapped back.
+    swapped = b"".join(data[i : i + 4][::-1] for i in range(0, 12, 4))
+    monkeypatch.setattr(_variant_readers, "_BIG_ENDIAN", True)
+    words, ints, floats = _variant_readers.words_of(swapped)
+    assert (list(words), list(ints), floats[2]) == expected

@@ -114,6 +114,26 @@ def _encode_str(value: str) -> bytes:
     return _HEADER_U32.pack(fmt.STRING, len(raw)) + raw + _PADDING[-len(raw) & 3]
 
 
+# Why a cache: game-state messages repeat the same keys and names in every message and
+# many times in one; a dict look-up is a third of the cost of encoding a short string.
+# Only short strings are kept (at most _CACHED_STRINGS of at most _CACHED_LENGTH
+# characters, a few hundred KiB at worst), and it is emptied when full.
+#: Encoded String variants (header, length, UTF-8, padding) by their text.
+_STRINGS: dict[str, bytes] = {}
+_CACHED_STRINGS = 1024
+_CACHED_LENGTH = 48
+
+
+def _encode_plain_str(value: str) -> bytes:
+    """A ``str`` (not a subclass) as a String variant, remembered when it is short."""
+    encoded = _encode_str(value)
+    if len(value) <= _CACHED_LENGTH:
+        if len(_STRINGS) >= _CACHED_STRINGS:
+            _STRINGS.clear()
+        _STRINGS[value] = encoded
+    return encoded
+
+
 def _encode_bytes(value: bytes | bytearray) -> bytes:
     size = len(value)
     return _HEADER_U32.pack(fmt.PACKED_BYTE_ARRAY, size) + bytes(value) + _PADDING[-size & 3]
@@ -277,10 +297,16 @@ def var_to_bytes(value: object, full_objects: bool = False) -> bytes:
     out: list[bytes] = []
     append = out.append
     encoders = _ENCODERS
+    strings_get = _STRINGS.get
     stack: list[Iterator[object]] = [iter((value,))]
     while stack:
         for item in stack[-1]:
-            encoder = encoders.get(type(item))
+            kind = type(item)
+            if kind is str:
+                encoded = strings_get(item)  # type: ignore[call-overload]
+                append(encoded if encoded is not None else _encode_plain_str(item))  # type: ignore[arg-type]
+                continue
+            encoder = encoders.get(kind)
             if encoder is not None:
                 append(encoder(item))
             elif isinstance(item, (list, tuple)):

@@ -56,8 +56,9 @@ def words_of(data: bytes) -> Words:
     whole = memoryview(data)[: len(data) & ~3]
     if not _BIG_ENDIAN:
         return whole.cast("I"), whole.cast("i"), whole.cast("f")
-    views = array.array("I", whole), array.array("i", whole), array.array("f", whole)
+    views = array.array("I"), array.array("i"), array.array("f")
     for view in views:
+        view.frombytes(whole)
         view.byteswap()
     return views
 

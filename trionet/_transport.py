@@ -46,6 +46,13 @@ __all__ = [
 # consumer can pin (chunk size x channel slots) grows linearly.
 RECEIVE_SIZE = 65536
 
+# How many bytes corked sends collect before they are written anyway.
+#
+# Corking exists to turn many small answers into one system call; past a receive's worth
+# of data there is nothing left to gain, and the bound keeps a handler that sends a lot from
+# one message from piling it up in memory instead of feeling the peer's backpressure.
+CORK_LIMIT = 65536
+
 
 class TransportError(Exception):
     """A failure at the I/O edge, already translated into an :class:`ErrorRecord`."""
@@ -151,7 +158,15 @@ class Transport:
         idempotent.
     """
 
-    __slots__ = ("broken", "eof_received", "eof_sent", "gate", "send_timeout")
+    __slots__ = (
+        "broken",
+        "corked",
+        "eof_received",
+        "eof_sent",
+        "gate",
+        "pending",
+        "send_timeout",
+    )
 
     def __init__(self) -> None:
         self.gate = SendGate()  # serializes sends and FIN across tasks
@@ -162,6 +177,13 @@ class Transport:
         #: it the send fails with :attr:`ErrorCode.SEND_TIMEOUT` and the transport is
         #: broken (part of the data may be out, so nothing more can follow it).
         self.send_timeout = math.inf
+        #: While set, small sends are collected in :attr:`pending` instead of written;
+        #: see :meth:`send_locked`.  The owner clears it and calls :meth:`flush` before
+        #: it waits for anything.
+        self.corked = False
+        #: Bytes accepted by a corked send and not written yet; every write sends them
+        #: first, so order is kept whoever writes next.
+        self.pending = bytearray()
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -195,17 +217,44 @@ class Transport:
         gate = self.gate
         await gate.acquire()
         try:
-            await self._send_all(data)
+            await self.send_locked(data)
         finally:
             gate.release()
 
     async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data``; the caller holds :attr:`gate`."""
+        """Send ``data``; the caller holds :attr:`gate`.
+
+        While :attr:`corked`, data that fits in :data:`CORK_LIMIT` with what is already
+        pending is only appended to :attr:`pending` (no system call): a connection that
+        answers many small messages from one received chunk then writes all the answers
+        with one ``send``.
+        """
+        pending = self.pending
+        if self.corked and len(pending) + len(data) <= CORK_LIMIT:
+            pending += data
+            return
+        if pending:
+            pending += data
+            data = bytes(pending)
+            pending.clear()
         await self._send_all(data)
+
+    async def flush(self) -> None:
+        """Write what corked sends left in :attr:`pending`."""
+        if self.pending:
+            async with self.gate:
+                if self.pending:
+                    data = bytes(self.pending)
+                    self.pending.clear()
+                    await self._send_all(data)
 
     async def send_eof(self) -> None:
         """Send FIN once, after every pending send."""
         async with self.gate:
+            if self.pending:
+                data = bytes(self.pending)
+                self.pending.clear()
+                await self._send_all(data)
             if not self.eof_sent:
                 self.eof_sent = True
                 await self._shutdown_write()
@@ -532,8 +581,10 @@ async def start_tls(
     tls = trio.SSLStream(stream, context, server_hostname=server_hostname, server_side=server_side)
     try:
         await tls.do_handshake()
-    except (trio.BrokenResourceError, ssl.SSLError, OSError) as exc:
-        await trio.aclose_forcefully(tls)
+    except BaseException as exc:
+        await trio.aclose_forcefully(tls)  # also when cancelled (an open timeout, say)
+        if not isinstance(exc, (trio.BrokenResourceError, ssl.SSLError, OSError)):
+            raise
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         reason = getattr(cause, "verify_message", None) or str(cause) or type(cause).__name__
         peer = f" with {server_hostname}" if server_hostname else ""

@@ -430,32 +430,50 @@ class WebSocketConnection:
                     ahead = 0
                     queue.limit = 2 * limit  # room to read ahead past a full queue
             data = b""
-            if frames.outgoing:
-                await self._send_outgoing()
-            for item in items:
-                kind = item[0]
-                if kind == MESSAGE:
-                    if lifecycle.handle(WSInput.MESSAGE):
-                        event = message_event(item[1])
-                        pending = start(self, event)
-                        if pending is not None:
-                            self._interruptible = queue is not None
-                            try:
-                                await pending
-                            except Exception as exc:
-                                raise dispatcher.failure(event, exc) from exc
-                            finally:
-                                self._interruptible = False
-                elif kind == PONG:
-                    pass  # any bytes count as a sign of life (see _keepalive)
-                elif kind == CLOSED:
-                    self._peer_close = (item[1], item[2])
-                    await self._feed(WSInput.PEER_CLOSE)
-                    return
-                else:
-                    assert kind == FAILED
-                    await self._protocol_failure(item[1], item[2])
-                    return
+            # Answers to this chunk's messages (and pongs) are collected and written with
+            # one system call before the next receive: see Transport.send_locked.  In the
+            # events() style the consumer gets one turn inside that window, so that its
+            # answers are collected too.
+            delivered = False
+            transport.corked = True
+            try:
+                if frames.outgoing:
+                    await self._send_outgoing()
+                go_on = True
+                for item in items:
+                    kind = item[0]
+                    if kind == MESSAGE:
+                        if lifecycle.handle(WSInput.MESSAGE):
+                            delivered = True
+                            event = message_event(item[1])
+                            pending = start(self, event)
+                            if pending is not None:
+                                self._interruptible = queue is not None
+                                try:
+                                    await pending
+                                except Exception as exc:
+                                    raise dispatcher.failure(event, exc) from exc
+                                finally:
+                                    self._interruptible = False
+                    elif kind == PONG:
+                        pass  # any bytes count as a sign of life (see _keepalive)
+                    elif kind == CLOSED:
+                        self._peer_close = (item[1], item[2])
+                        await self._feed(WSInput.PEER_CLOSE)
+                        go_on = False
+                        break
+                    else:
+                        assert kind == FAILED
+                        await self._protocol_failure(item[1], item[2])
+                        go_on = False
+                        break
+                if delivered and queue is not None and go_on:
+                    await trio.lowlevel.checkpoint()
+            finally:
+                transport.corked = False
+            await transport.flush()
+            if not go_on:
+                return
 
     async def _send_outgoing(self) -> None:
         """Send the frames the protocol owes the peer (pongs, close frames)."""

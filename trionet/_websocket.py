@@ -42,6 +42,11 @@ def parse_ws_url(url: object) -> tuple[bool, str, int, str]:
     if not 1 <= port <= 65535:
         raise ValueError(f"url has an invalid port: {url!r}")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in target):
+        raise ValueError(
+            f"url's path and query must be ASCII without spaces or control characters "
+            f"(percent-encode them): {url!r}"
+        )
     return parts.scheme == "wss", parts.hostname, port, target
 
 

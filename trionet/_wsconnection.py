@@ -387,6 +387,16 @@ class WebSocketConnection:
                 self._record(exc.record)
                 await self._feed(WSInput.FAIL, (exc.record,))
                 return False
+            except Exception as exc:  # a bug or an unexpected library error: contained
+                log.exception("%s: opening failed", self)
+                record = ErrorRecord(
+                    err_code=ErrorCode.HANDSHAKE_FAILED,
+                    message=f"opening {self.url} failed: {exc!r}",
+                    component_signature="websocket",
+                )
+                self._record(record)
+                await self._feed(WSInput.FAIL, (record,))
+                return False
             finally:
                 self._interruptible = False
             self._transport, self._frames, self._protocol, self._trailing = opened

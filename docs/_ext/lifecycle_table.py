@@ -1,19 +1,23 @@
-"""A Sphinx directive that draws the TCP lifecycle table from the code.
+"""A Sphinx directive that draws a lifecycle transition table from the code.
 
-``.. lifecycle-table::`` imports :data:`trionet._state.TRANSITIONS` at build time and emits
-one row per ``(state, input)`` pair: the state, the input, the next state and the event
-types delivered, in order.  The docs therefore show the table the connection really runs,
-and cannot drift from it.
+``.. lifecycle-table::`` imports a transition table at build time (by default the TCP one,
+:data:`trionet._state.TRANSITIONS`) and emits one row per ``(state, input)`` pair: the
+state, the input, the next state and the event types delivered, in order.  The docs
+therefore show the table the connections really run, and cannot drift from it.
 
 Options:
+    ``:table: MODULE.ATTRIBUTE`` names the table to draw, e.g.
+    ``:table: trionet._wsstate.WS_TRANSITIONS``; the default is
+    ``trionet._state.TRANSITIONS``.  Its keys are ``(state, input)`` pairs of enums.
     ``:state: NAME`` (repeatable as a comma-separated list) keeps only the rows of those
     states, e.g. ``:state: open, read-closed``.
     ``:sendable:`` adds a sentence naming the states in which ``send()`` accepts data
-    (:data:`trionet._state.SENDABLE`).
+    (:data:`trionet._state.SENDABLE`; TCP table only).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, ClassVar
 
 from docutils import nodes
@@ -52,10 +56,11 @@ def _events_cell(event_types: tuple[Any, ...]) -> nodes.entry:
 
 
 class LifecycleTable(SphinxDirective):
-    """Render ``trionet._state.TRANSITIONS`` as a table."""
+    """Render a transition table (``trionet._state.TRANSITIONS`` unless ``:table:``)."""
 
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {
+        "table": directives.unchanged,
         "state": directives.unchanged,
         "sendable": directives.flag,
     }
@@ -64,14 +69,25 @@ class LifecycleTable(SphinxDirective):
         """Build the table node (and the optional sentence about ``send()``)."""
         from trionet import _state
 
+        where = self.options.get("table", "trionet._state.TRANSITIONS").strip()
+        module_name, _, attribute = where.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+            transitions = getattr(module, attribute)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise self.error(f"cannot import the lifecycle table {where!r}: {exc}") from exc
+        if "sendable" in self.options and transitions is not _state.TRANSITIONS:
+            raise self.error(":sendable: applies to the TCP table only")
+
         wanted = _state_list(self.options.get("state"))
-        known = {state.value for state in _state.State}
+        known = {state.value for state, _input in transitions}
+        known |= {next_state.value for next_state, _events in transitions.values()}
         unknown = [name for name in wanted if name not in known]
         if unknown:
             raise self.error(
                 f"unknown state(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
-        self.env.note_dependency(_state.__file__)
+        self.env.note_dependency(module.__file__)
 
         headers = ("State", "Input", "Next state", "Events delivered, in order")
         table = nodes.table(classes=["lifecycle-table"])
@@ -88,7 +104,7 @@ class LifecycleTable(SphinxDirective):
         body = nodes.tbody()
         group += body
         count = 0
-        for (state, what), (next_state, event_types) in _state.TRANSITIONS.items():
+        for (state, what), (next_state, event_types) in transitions.items():
             if wanted and state.value not in wanted:
                 continue
             row = nodes.row()

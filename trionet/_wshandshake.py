@@ -76,6 +76,15 @@ class HandshakeLimits:
     order of magnitude), 100 header lines and 8 KiB per line (Apache's defaults), 64 KiB
     for the whole head, and 1 MiB for a plain request's body.  A browser's handshake is
     well under 2 KiB; anything near these limits is a client error or an attack.
+
+    Attributes:
+        max_request_line: Bytes in the request line (``GET /path HTTP/1.1``); past it,
+            414.
+        max_headers: Header lines; past it, 431.
+        max_header_size: Bytes in one header line; past it, 431.
+        max_head: Bytes in the whole request head; past it, 431.
+        max_body: Bytes in the body of a plain HTTP request for ``http_handler``; past
+            it, 413.
     """
 
     max_request_line: int = 8192

@@ -55,7 +55,28 @@ class WebSocketOptions:
     """Every limit and timeout of a WebSocket connection (server or client side).
 
     Build it with :meth:`make`, which checks each value and names the argument in its
-    error.  Times are seconds; ``math.inf`` means no limit.
+    error.  Times are seconds; ``math.inf`` means no limit.  The keywords of
+    :meth:`WebSocketServer.new() <trionet.WebSocketServer.new>` end up here; see
+    :doc:`/explanation/websocket-limits` for why each default is what it is.
+
+    Attributes:
+        data_type: ``"text"``, ``"blob"`` or ``"object"``: how messages are presented.
+        max_message_size: The largest message accepted, in bytes after decompression
+            (1 MiB); a larger one ends the connection with 1009.
+        max_fragments: The most frames one message may span (derived from
+            ``max_message_size``).
+        max_queue: Events waiting in ``events()`` before reading stops (16).
+        read_ahead: Bytes still read once the queue is full, to answer pings (64 KiB).
+        open_timeout: Seconds for the TLS and opening handshakes together (10).
+        close_timeout: Seconds for the closing handshake (10).
+        ping_interval: Seconds of silence before a keepalive ping (20; ``math.inf``: no
+            keepalive).
+        ping_timeout: Seconds after a ping before the peer is declared gone (20).
+        send_timeout: Seconds one ``send()`` may wait for a peer that does not read (60).
+        broadcast_backlog: ``broadcast()`` messages a client may lag behind before it is
+            closed with 1008 (64).
+        compression: Whether permessage-deflate is negotiated (``True``).
+        limits: The :class:`~trionet.HandshakeLimits` of the opening request.
     """
 
     data_type: str = "text"

@@ -18,7 +18,9 @@ adds what a public server needs on top:
 from __future__ import annotations
 
 import json
+import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from wsproto.connection import Connection, ConnectionState
@@ -30,10 +32,19 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, FrameDecoder, XorMaskerSimple
 from wsproto.utilities import LocalProtocolError as WsprotoLocalError
 
 from ._wsevents import CloseCode
+
+_apply_mask: Callable[[bytes | bytearray, bytes], bytes] | None
+try:  # The optional accelerator: websockets' C unmasking (pip install "trionet[speedups]").
+    from websockets.speedups import apply_mask as _apply_mask
+except ImportError:  # pragma: no cover - exercised by the fallback tests' parameter
+    _apply_mask = None
+
+#: Whether the C unmasking routine is available in this process.
+ACCELERATED = _apply_mask is not None
 
 __all__ = [
     "CLOSED",
@@ -43,6 +54,7 @@ __all__ = [
     "BoundedDeflate",
     "FrameLayer",
     "fragment_limit",
+    "ACCELERATED",
 ]
 
 # What FrameLayer.feed() reports, as the first item of each tuple it returns:
@@ -121,6 +133,41 @@ class BoundedDeflate(PerMessageDeflate):
         return out
 
 
+class _CMasker:
+    """Unmasks with the C routine; same contract as wsproto's ``XorMaskerSimple``."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes | bytearray) -> None:
+        self._key = bytes(key)  # the masking key, rotated as payload pieces go by
+
+    def process(self, data: bytes | bytearray) -> bytes:
+        key = self._key
+        assert _apply_mask is not None
+        out: bytes = _apply_mask(data, key)
+        shift = len(data) % 4
+        if shift:
+            self._key = key[shift:] + key[:shift]
+        return out
+
+
+class _AcceleratedDecoder(FrameDecoder):
+    """wsproto's frame decoder with the C masker: installed on trionet's decoders only."""
+
+    def parse_header(self) -> bool:
+        if not super().parse_header():
+            return False
+        masker = self.masker
+        if type(masker) is XorMaskerSimple:
+            self.masker = _CMasker(masker._masking_key)  # type: ignore[assignment]
+        return True
+
+
+# Server frame headers: FIN + opcode, then the 7-bit length or its 16/64-bit extension.
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
 class FrameLayer:
     """One WebSocket connection's frames after the handshake (wsproto ``Connection``).
 
@@ -135,6 +182,7 @@ class FrameLayer:
         "_max_fragments",
         "_max_size",
         "_parts",
+        "_plain",
         "_size",
         "outgoing",
     )
@@ -146,7 +194,9 @@ class FrameLayer:
         data_type: str,
         max_message_size: int,
         max_fragments: int | None = None,
+        accelerate: bool = True,
     ) -> None:
+        """Wrap ``conn``; ``accelerate=False`` keeps wsproto's own unmasking (for tests)."""
         self._conn = conn  # wsproto's frame-level connection
         self._data_type = data_type  # "text", "blob" or "object"
         self._max_size = max_message_size  # bytes per message
@@ -156,6 +206,14 @@ class FrameLayer:
         self._fragments = 0  # frames received of that message
         #: Bytes to send as a consequence of what was fed (pongs, close frames).
         self.outgoing = bytearray()
+        proto = conn._proto
+        # Server frames without an extension need no mask and no transformation: their
+        # header is built here, and the payload is copied once (wsproto copies it thrice).
+        self._plain = not proto.client and not proto.extensions
+        decoder = proto._frame_decoder
+        if accelerate and ACCELERATED and type(decoder) is FrameDecoder:
+            # This instance only: other wsproto users in the process are not affected.
+            decoder.__class__ = _AcceleratedDecoder
 
     @property
     def closed(self) -> bool:
@@ -254,6 +312,17 @@ class FrameLayer:
         Raises:
             wsproto's LocalProtocolError: a close frame was already sent.
         """
+        if self._plain and self._conn.state is ConnectionState.OPEN:
+            if isinstance(data, str):
+                payload, first = data.encode(), 0x81  # FIN + text
+            else:
+                payload, first = data if type(data) is bytes else bytes(data), 0x82
+            size = len(payload)
+            if size < 126:
+                return bytes((first, size)) + payload
+            if size < 65536:
+                return _HEADER_16.pack(first, 126, size) + payload
+            return _HEADER_64.pack(first, 127, size) + payload
         if isinstance(data, str):
             return self._conn.send(TextMessage(data=data))
         return self._conn.send(BytesMessage(data=bytes(data)))

@@ -1,0 +1,86 @@
+"""The fast paths of the frame layer give exactly wsproto's results, and touch nobody else.
+
+* Unmasking with the optional C routine (websockets' speedups) against wsproto's own
+  masker, over random payloads cut at random places.
+* Server data frames built by trionet against the frames wsproto builds.
+* Another wsproto connection in the same process keeps wsproto's masker.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import BytesMessage, TextMessage
+from wsproto.frame_protocol import FrameDecoder, XorMaskerSimple
+
+from trionet._wshandshake import ClientHandshake, HandshakeLimits, HeadReader, ServerHandshake
+from trionet._wsproto import ACCELERATED, MESSAGE, FrameLayer
+
+LIMITS = HandshakeLimits()
+
+
+def pair(*, accelerate: bool) -> tuple[FrameLayer, FrameLayer]:
+    """A server and a client frame layer, connected by a real handshake."""
+    client = ClientHandshake(
+        "127.0.0.1", "/", subprotocols=(), extensions=[], headers=(), limits=LIMITS
+    )
+    done = HeadReader(LIMITS).feed(client.request_bytes)
+    assert done is not None
+    response, server_conn = ServerHandshake(done[0]).accept(None, [])
+    opened = client.feed(response)
+    assert opened is not None
+    server = FrameLayer(
+        server_conn, data_type="text", max_message_size=1 << 22, accelerate=accelerate
+    )
+    return server, FrameLayer(opened[0], data_type="text", max_message_size=1 << 22)
+
+
+def received(server: FrameLayer, data: bytes, cuts: list[int]) -> list[object]:
+    out: list[object] = []
+    start = 0
+    for cut in [*sorted(set(cuts)), len(data)]:
+        if cut > start:
+            out += [item[1] for item in server.feed(data[start:cut]) if item[0] == MESSAGE]
+            start = cut
+    return out
+
+
+@pytest.mark.skipif(not ACCELERATED, reason="websockets' C speedups are not installed")
+@settings(max_examples=60, deadline=None)
+@given(
+    messages=st.lists(st.one_of(st.binary(max_size=3000), st.text(max_size=500)), max_size=5),
+    cuts=st.lists(st.integers(min_value=0, max_value=20000), max_size=12),
+)
+def test_c_unmasking_equals_wsprotos(messages: list[bytes | str], cuts: list[int]) -> None:
+    fast, fast_client = pair(accelerate=True)
+    slow, slow_client = pair(accelerate=False)
+    wire_fast = b"".join(fast_client.message(m) for m in messages)
+    wire_slow = b"".join(slow_client.message(m) for m in messages)
+    assert received(fast, wire_fast, cuts) == messages
+    assert received(slow, wire_slow, cuts) == messages
+
+
+@settings(max_examples=60, deadline=None)
+@given(message=st.one_of(st.binary(max_size=70000), st.text(max_size=300)))
+def test_server_frames_are_wsprotos_frames(message: bytes | str) -> None:
+    server, _client = pair(accelerate=True)
+    reference = Connection(ConnectionType.SERVER)
+    event = TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+    assert server.message(message) == reference.send(event)
+
+
+def test_other_wsproto_users_keep_wsprotos_masker() -> None:
+    server, client = pair(accelerate=True)
+    assert received(server, client.message(b"x" * 10), []) == [b"x" * 10]
+    other = Connection(ConnectionType.SERVER)
+    decoder = other._proto._frame_decoder
+    assert type(decoder) is FrameDecoder
+    masked = FrameLayer(
+        Connection(ConnectionType.CLIENT), data_type="blob", max_message_size=100
+    ).message(b"hello")
+    other.receive_data(masked)
+    assert [e.data for e in other.events()] == [b"hello"]
+    assert type(other._proto._frame_decoder) is FrameDecoder
+    assert type(decoder.masker) in (XorMaskerSimple, type(None))

@@ -92,7 +92,7 @@ def test_ws_example_runs(name: str) -> None:
         assert line in result.stdout, f"{line!r} missing from:\n{result.stdout}"
 
 
-_ROW = re.compile(r"^``(?P<part>\w+)``\s+(?P<default>[\d,]+)\s.*?\s(?P<big>[\d,]+)\s")
+_ROW = re.compile(r"^``(?P<part>\w+)``\s+(?P<default>[\d,]+)\s.*?\s(?P<big>[\d,]+)(?=\s|$)")
 
 
 def _budget_table() -> dict[str, tuple[int, int]]:
@@ -114,5 +114,7 @@ def test_memory_budget_table_matches_the_code() -> None:
     table = _budget_table()
     assert set(table) == set(defaults), "the table's parts differ from memory_budget()'s"
     for part, (default, large) in table.items():
-        assert default == defaults[part], f"{part}: the page says {default}, the code {defaults[part]}"
+        assert default == defaults[part], (
+            f"{part}: the page says {default}, the code {defaults[part]}"
+        )
         assert large == big[part], f"{part} at 32 MiB: the page says {large}, the code {big[part]}"

@@ -1,4 +1,8 @@
-"""Echo servers for the benchmarks, one per process: TCP, and WebSocket (``*-ws-*``).
+"""Echo servers for the benchmarks, one per process: TCP, and WebSocket.
+
+The WebSocket servers are trionet's (``trionet-ws-*``) and its peers' (``websockets-asyncio``,
+``websockets-trio``, ``trio-websocket``), all with compression off and every other setting
+at the library's default.
 
 Run ``python benchmarks/servers.py NAME``: the server binds 127.0.0.1 on a port the system
 picks, prints ``READY <port>`` on stdout once it accepts connections, and echoes every byte
@@ -169,6 +173,58 @@ def run_trio_bare() -> None:
     trio.run(main)
 
 
+def run_trio_websocket() -> None:
+    """trio-websocket's ``serve_websocket`` (trio + wsproto), library defaults otherwise."""
+    import trio
+    from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+
+    async def echo(request: WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            while True:
+                await ws.send_message(await ws.get_message())
+        except ConnectionClosed:
+            pass
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                serve = functools.partial(
+                    serve_websocket, echo, HOST, PORT, None, max_message_size=WS_MAX_MESSAGE
+                )
+                server = await nursery.start(serve)
+                _ready(server.port)
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+def run_websockets_trio() -> None:
+    """websockets' trio server (``websockets.trio.server.serve``), compression off."""
+    import trio
+    from websockets.trio.server import ServerConnection, serve
+
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                start = functools.partial(
+                    serve, echo, PORT, host=HOST, compression=None, max_size=WS_MAX_MESSAGE
+                )
+                server = await nursery.start(start)
+                _ready(server.listeners[0].socket.getsockname()[1])
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
 # -- asyncio-based servers ---------------------------------------------------------------
 
 
@@ -241,6 +297,21 @@ def run_asyncio_protocol() -> None:
     asyncio.run(main())
 
 
+def run_websockets_asyncio() -> None:
+    """websockets' asyncio server (``websockets.asyncio.server.serve``), compression off."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with serve(echo, HOST, PORT, compression=None, max_size=WS_MAX_MESSAGE) as server:
+            await _serve_asyncio_until_signal(server)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+
+
 SERVERS: dict[str, Callable[[], None]] = {
     "trionet-handler": run_trionet_handler,
     "trionet-events": run_trionet_events,
@@ -249,6 +320,9 @@ SERVERS: dict[str, Callable[[], None]] = {
     "trio-bare": run_trio_bare,
     "asyncio-streams": run_asyncio_streams,
     "asyncio-protocol": run_asyncio_protocol,
+    "websockets-asyncio": run_websockets_asyncio,
+    "websockets-trio": run_websockets_trio,
+    "trio-websocket": run_trio_websocket,
 }
 """Every benchmarked server, by the name used on the command line."""
 

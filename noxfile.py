@@ -38,12 +38,17 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against bare trio and asyncio (not part of CI)."""
-    session.install("-e", ".")
-    session.run("python", "benchmarks/tcp_echo.py", *session.posargs)
-    session.run("python", "benchmarks/godot_tcp.py")
+    """Benchmarks: trionet's WebSocket and TCP servers against their peers (not CI).
+
+    ``nox -s bench -- --quick`` is a smoke run (under a minute); other arguments go to
+    ``benchmarks/run.py`` (``-- --help`` lists them).  matplotlib draws the plot.
+    """
+    session.install("-e", ".", "websockets", "trio-websocket", "matplotlib", "psutil")
+    session.run("python", "benchmarks/run.py", "--suite", "all", *session.posargs)
+    quick = ["--quick"] if "--quick" in session.posargs else []
+    session.run("python", "benchmarks/godot_tcp.py", *quick)
     if Path("benchmarks/godot_codec.py").exists():
-        session.run("python", "benchmarks/godot_codec.py")
+        session.run("python", "benchmarks/godot_codec.py", *quick)
 
 
 @nox.session(python=["3.10", "3.11", "3.12", "3.13"])

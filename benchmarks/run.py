@@ -238,7 +238,9 @@ def run_suite(args: argparse.Namespace, suite: str, log: Callable[[str], None]) 
     defaults = SUITES[suite]
     workloads = [w for w in (args.workloads or defaults.workloads) if WORKLOADS[w].suite == suite]
     servers = args.servers or list(defaults.servers)
-    if not workloads:
+    if args.suite == "all":  # with several suites, each takes the servers that are its own
+        servers = [name for name in servers if name in defaults.servers]
+    if not workloads or not servers:
         return True
     baseline = args.baseline or defaults.baseline
     metadata = _metadata(args, suite, baseline)

@@ -253,3 +253,22 @@ async def test_broadcast_reaches_all_but_the_stalled_one(autojump_clock: Any) ->
             assert cf.ws.status == "Connected"
     codes = {r.events[-1].code for r in server.recorders}
     assert 1008 in codes
+
+
+async def test_keepalive_does_not_blame_the_peer_while_we_do_not_read(autojump_clock: Any) -> None:
+    """The application is slow (its queue is full): its peer is not declared dead."""
+
+    async def serve(ws: trionet.WebSocketConnection) -> None:
+        await trio.sleep_forever()  # never reads its events
+
+    async with open_memory_websocket_server(
+        serve, max_queue=2, ping_interval=1.0, ping_timeout=1.0, close_timeout=CLOSE
+    ) as net:
+        client = EventRecorder()
+        async with net.connect(client, ping_interval=None) as c:
+            await client.wait_for("open")
+            for i in range(40):  # past the queue and the read-ahead: the server stops reading
+                await c.ws.send(f"message {i} " + "x" * 1000)
+            await trio.sleep(60)  # sixty ping intervals
+            assert c.ws.status == "Connected"
+            assert net.server.connections[0].status == "Connected"

@@ -166,6 +166,7 @@ class Transport:
         "gate",
         "pending",
         "send_timeout",
+        "waiting",
     )
 
     def __init__(self) -> None:
@@ -184,6 +185,9 @@ class Transport:
         #: Bytes accepted by a corked send and not written yet; every write sends them
         #: first, so order is kept whoever writes next.
         self.pending = bytearray()
+        #: The reader is waiting for the peer: sends are not corked meanwhile (nobody would
+        #: flush them).
+        self.waiting = False
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -202,6 +206,16 @@ class Transport:
 
     def set_no_delay(self, enabled: bool) -> None:
         """Set ``TCP_NODELAY`` where the transport is a TCP socket."""
+
+    #: Whether :meth:`flush_nowait` can write without waiting (so corking is safe).
+    can_cork = False
+
+    def flush_nowait(self) -> None:
+        """Write what is pending if it can be done now, without waiting (or do nothing).
+
+        A connection calls this before its task gives up control while sends are
+        corked, so that nothing it accepted waits for the task to come back.
+        """
 
     # -- shared behaviour --------------------------------------------------------------
 
@@ -230,7 +244,7 @@ class Transport:
         with one ``send``.
         """
         pending = self.pending
-        if self.corked and len(pending) + len(data) <= CORK_LIMIT:
+        if self.corked and not self.waiting and len(pending) + len(data) <= CORK_LIMIT:
             pending += data
             return
         if pending:
@@ -366,7 +380,13 @@ class SocketTransport(Transport):
                     data = sock.recv(RECEIVE_SIZE)
                 except BlockingIOError:
                     if retried:
-                        await trio.lowlevel.wait_readable(sock)
+                        if self.pending:
+                            await self.flush()  # what was accepted goes out before we wait
+                        self.waiting = True
+                        try:
+                            await trio.lowlevel.wait_readable(sock)
+                        finally:
+                            self.waiting = False
                     else:
                         retried = True
                         await trio.lowlevel.checkpoint()
@@ -426,6 +446,23 @@ class SocketTransport(Transport):
     def set_no_delay(self, enabled: bool) -> None:
         """Set ``TCP_NODELAY``."""
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+
+    can_cork = True
+
+    def flush_nowait(self) -> None:
+        """Write as much of what is pending as the socket takes now (never waits).
+
+        Nothing is written while another task is inside a send (its frame must not be
+        split); what is left goes out with the next send or :meth:`flush`.
+        """
+        pending = self.pending
+        if not pending or self.gate._held or self.broken:
+            return
+        try:
+            sent = self._sock.send(pending)
+        except OSError:  # BlockingIOError, or a failure the next send will report
+            return
+        del pending[:sent]
 
 
 def open_transport(stream: trio.abc.Stream) -> Transport:

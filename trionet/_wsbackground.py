@@ -61,7 +61,9 @@ def tick(conn: WebSocketConnection, now: float, interval: float, timeout: float)
     """Look at one connection: note life, send a ping when idle, fail it when dead."""
     if conn._lifecycle.state is not WSState.OPEN:
         return
-    if conn._received != conn._seen:
+    if conn._received != conn._seen or not conn._reading:
+        # Bytes arrived; or we are not reading (the application's queue is full, or a
+        # callback runs), so a ping's answer could not be seen: the peer is not at fault.
         conn._seen = conn._received
         conn._idle_since = now
         conn._ping_written = None
@@ -103,6 +105,24 @@ def enqueue(conn: WebSocketConnection, message: Any, limit: int) -> None:
     if conn._lifecycle.state is not WSState.OPEN:
         return
     backlog = conn._backlog
+    transport, frames = conn._transport, conn._frames
+    if (
+        not backlog
+        and not conn._backlog_running
+        and transport is not None
+        and frames is not None
+        and transport.can_cork
+        and not transport.gate._held
+        and frames.can_send
+    ):
+        # Nobody is sending on this connection: write the frame now, as far as the socket
+        # takes it, so that a burst of broadcasts costs a client with room nothing.
+        transport.pending += frames.message(message)
+        transport.flush_nowait()
+        if transport.pending:  # the rest goes out from a task, before anything else
+            conn._backlog_running = True
+            conn._spawn(lambda: _drain(conn))
+        return
     if len(backlog) >= limit:
         record = ErrorRecord(
             err_code=ErrorCode.SLOW_CONSUMER,
@@ -121,9 +141,14 @@ def enqueue(conn: WebSocketConnection, message: Any, limit: int) -> None:
 async def _drain(conn: WebSocketConnection) -> None:
     backlog = conn._backlog
     try:
+        if conn._transport is not None:
+            await conn._transport.flush()
         while backlog:
             await conn.send(backlog.popleft())
     except ConnectionClosedError:
         backlog.clear()
+    except TransportError as exc:
+        backlog.clear()
+        conn._transport_failed(exc)
     finally:
         conn._backlog_running = False

@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 from ._channel import EventChannel, EventQueue
+from ._corking import flushing_first
 from ._events import ErrorCode, ErrorRecord
 from ._exceptions import ConnectionClosedError, LocalProtocolError
 from ._handlers import (
@@ -122,6 +123,7 @@ class WebSocketConnection:
         # Keepalive bookkeeping (see trionet._keepalive): chunks received, the count the
         # last tick saw, since when nothing arrived, and the ping in flight.
         self._received = 0
+        self._reading = False  # the network task waits for the peer's bytes
         self._seen = 0
         self._idle_since = 0.0
         self._ping_written: float | None = None
@@ -406,10 +408,32 @@ class WebSocketConnection:
         return True
 
     async def _read(self, first: bytes) -> None:
-        """Deliver messages until a close frame, a failure, or a request to close."""
+        """Deliver messages until a close frame, a failure, or a request to close.
+
+        The transport stays corked while this runs: the answers to the messages of one
+        received chunk (handler callbacks', and in the events() style the consumer's, which
+        runs while we go back to the socket) are collected and written with one system
+        call, at the latest before the connection waits for the peer again.
+        """
         transport = self._transport
-        frames = self._frames
         assert transport is not None
+        transport.corked = transport.can_cork
+        try:
+            item = await self._read_items(transport, first)
+        finally:
+            transport.corked = False
+        await transport.flush()
+        if item is None:
+            return
+        if item[0] == CLOSED:
+            self._peer_close = (item[1], item[2])
+            await self._feed(WSInput.PEER_CLOSE)
+        else:
+            await self._protocol_failure(item[1], item[2])
+
+    async def _read_items(self, transport: Transport, data: bytes) -> tuple[Any, ...] | None:
+        """The read loop; returns the close or failure item that ended it, if any."""
+        frames = self._frames
         assert frames is not None
         lifecycle = self._lifecycle
         dispatcher = self._dispatcher
@@ -417,73 +441,53 @@ class WebSocketConnection:
         queue = self._queue
         limit = self._options.max_queue
         read_ahead = self._options.read_ahead
-        ahead = 0  # bytes read while the events() queue was full
-        data = first
+        ahead = 0  # bytes of messages queued past a full events() queue
         while not self._close_requested:
             if not data:
-                self._interruptible = True
+                self._interruptible = self._reading = True
                 data = await transport.receive()
-                self._interruptible = False
+                self._interruptible = self._reading = False
                 self._received += 1
                 if self._close_requested:
-                    return  # terminate() came while these bytes were on their way
+                    return None  # terminate() came while these bytes were on their way
                 if not data:
                     await self._peer_dropped()
-                    return
+                    return None
             items = frames.feed(data)
-            if queue is not None:
-                if len(queue) >= limit:
-                    ahead += len(data)
-                    if ahead > read_ahead:
-                        queue.limit = limit  # read-ahead spent: wait for room at next put
-                else:
-                    ahead = 0
-                    queue.limit = 2 * limit  # room to read ahead past a full queue
+            if queue is not None and len(queue) < limit:
+                ahead = 0
+                queue.limit = 2 * limit  # room to read ahead past a full queue
             data = b""
-            # Answers to this chunk's messages (and pongs) are collected and written with
-            # one system call before the next receive: see Transport.send_locked.  In the
-            # events() style the consumer gets one turn inside that window, so that its
-            # answers are collected too.
-            delivered = False
-            transport.corked = True
-            try:
-                if frames.outgoing:
-                    await self._send_outgoing()
-                go_on = True
-                for item in items:
-                    kind = item[0]
-                    if kind == MESSAGE:
-                        if lifecycle.handle(WSInput.MESSAGE):
-                            delivered = True
-                            event = message_event(item[1])
-                            pending = start(self, event)
-                            if pending is not None:
-                                self._interruptible = queue is not None
-                                try:
-                                    await pending
-                                except Exception as exc:
-                                    raise dispatcher.failure(event, exc) from exc
-                                finally:
-                                    self._interruptible = False
-                    elif kind == PONG:
-                        pass  # any bytes count as a sign of life (see _keepalive)
-                    elif kind == CLOSED:
-                        self._peer_close = (item[1], item[2])
-                        await self._feed(WSInput.PEER_CLOSE)
-                        go_on = False
-                        break
-                    else:
-                        assert kind == FAILED
-                        await self._protocol_failure(item[1], item[2])
-                        go_on = False
-                        break
-                if delivered and queue is not None and go_on:
-                    await trio.lowlevel.checkpoint()
-            finally:
-                transport.corked = False
-            await transport.flush()
-            if not go_on:
-                return
+            if frames.outgoing:
+                await self._send_outgoing()
+            for item in items:
+                kind = item[0]
+                if kind == MESSAGE:
+                    if lifecycle.handle(WSInput.MESSAGE):
+                        if queue is not None and len(queue) >= limit:
+                            # Reading ahead past a full queue: once the messages let in
+                            # this way pass read_ahead bytes, the next one waits for room.
+                            ahead += item[2]
+                            if ahead > read_ahead:
+                                queue.limit = limit
+                        event = message_event(item[1])
+                        pending = start(self, event)
+                        if pending is not None:
+                            self._interruptible = queue is not None
+                            try:
+                                await flushing_first(pending, transport)
+                            except Exception as exc:
+                                raise dispatcher.failure(event, exc) from exc
+                            finally:
+                                self._interruptible = False
+                elif kind != PONG:  # a pong needs nothing: any bytes count as life
+                    return item  # CLOSED or FAILED
+            if queue is None:
+                # Handler style: this chunk's answers are all there; send them now.  (In
+                # the events() style the consumer has not run yet: the transport flushes
+                # before it waits for the peer, after the consumer had its turn.)
+                await transport.flush()
+        return None
 
     async def _send_outgoing(self) -> None:
         """Send the frames the protocol owes the peer (pongs, close frames)."""

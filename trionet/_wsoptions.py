@@ -22,9 +22,9 @@ DATA_TYPES = ("text", "blob", "object")
 # few KiB, and every queued message may be this large, so it multiplies into the memory budget.
 # max_queue, 16 messages: enough for the network task to run ahead of a consumer that answers
 # each message, few enough that a stalled consumer pins little (see memory_budget).
-# read_ahead, 64 KiB: once the queue is full the connection still reads this many bytes (and
-# at most max_queue more messages) so that it answers pings and sees a close frame from a
-# peer whose application is merely slow; then TCP flow control takes over.
+# read_ahead, 64 KiB: once the queue is full the connection still queues this many bytes of
+# messages (and at most max_queue more messages) so that it answers pings and sees a close
+# frame from a peer whose application is merely slow; then TCP flow control takes over.
 # open_timeout, close_timeout, 10 s; ping 20 s / 20 s: SPEC's defaults (and websockets').
 # send_timeout, 60 s: a send that the peer does not let through for a minute means a client
 # that stopped reading; the connection then ends (code 1008) instead of holding its buffers.
@@ -150,8 +150,9 @@ class WebSocketOptions:
         * ``queue``: messages waiting for the application, ``max_queue`` of them at
           ``max_message_size`` each;
         * ``assembly``: the message being received (``max_message_size``);
-        * ``read_ahead`` and ``receive``: bytes read (and messages queued) past a full
-          queue, and one receive;
+        * ``read_ahead``: messages queued past a full queue, so that pings and a close
+          frame are still seen: ``read_ahead`` bytes, plus the message that crosses it;
+        * ``receive``: one receive from the kernel;
         * ``compression``: zlib's inflate and deflate state, when negotiated;
         * ``broadcast``: messages waiting to go out through ``broadcast()``;
         * ``handshake``: the request head while the connection opens;
@@ -160,7 +161,7 @@ class WebSocketOptions:
         parts = {
             "queue": self.max_queue * self.max_message_size,
             "assembly": self.max_message_size,
-            "read_ahead": self.read_ahead,
+            "read_ahead": self.read_ahead + self.max_message_size,
             "receive": _RECEIVE_CHUNK,
             "compression": _INFLATE_MEMORY + _DEFLATE_MEMORY if self.compression else 0,
             "broadcast": self.broadcast_backlog * self.max_message_size,

@@ -58,7 +58,8 @@ __all__ = [
 ]
 
 # What FrameLayer.feed() reports, as the first item of each tuple it returns:
-#: ``(MESSAGE, data)``: a complete message, converted for ``data_type``.
+#: ``(MESSAGE, data, size)``: a complete message, converted for ``data_type``, and its size
+#: in bytes (UTF-8 for text, after decompression).
 MESSAGE = 0
 #: ``(PONG, payload)``: the peer answered a ping.
 PONG = 1
@@ -283,7 +284,7 @@ class FrameLayer:
                     return self._fail(CloseCode.INVALID_DATA, f"invalid JSON: {exc}")
         elif type(data) is bytearray:
             data = bytes(data)
-        return (MESSAGE, data)
+        return (MESSAGE, data, size)
 
     def _closing(self, event: CloseConnection) -> tuple[Any, ...]:
         conn = self._conn

@@ -201,8 +201,8 @@ def plot(results: Results, workloads: Sequence[str], metadata: dict[str, Any], p
         for bar, s in zip(bars, series, strict=True):
             if s.client_bound_rounds:
                 bar.set_hatch("//")
-        for y, m in enumerate(medians):
-            ax.text(m, y, f" {_figure(m)}", va="center", fontsize=7)
+        for y, (m, h) in enumerate(zip(medians, high, strict=True)):
+            ax.text(m + h, y, f" {_figure(m)}", va="center", fontsize=7)  # past the whisker
         ax.set_title(workload, fontsize=9)
         ax.set_xlabel(w.unit, fontsize=8)
         ax.tick_params(labelsize=7)

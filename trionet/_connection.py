@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import _transport
+from . import _endpoints
 from ._channel import EventChannel, EventQueue
 from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType, data_event
 from ._exceptions import ConnectionClosedError, LocalProtocolError
@@ -450,7 +450,7 @@ class TCPConnection:
             if self._transport is None:
                 try:
                     self._interruptible = True
-                    stream, self._ip, self._port = await _transport.connect(
+                    stream, self._ip, self._port = await _endpoints.connect(
                         self._address,
                         self._port,
                         timeout=self._connection_timeout,

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
+from ._endpoints import remote_address
 from ._events import ErrorCode, ErrorRecord
 from ._godot_errors import Error
-from ._transport import Transport, TransportError, remote_address
+from ._transport import Transport, TransportError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",

@@ -21,6 +21,7 @@ from types import TracebackType
 
 import trio
 
+from ._endpoints import connect, remote_address
 from ._events import ErrorCode, ErrorRecord
 from ._godot_errors import Error
 from ._godot_link import (
@@ -36,7 +37,7 @@ from ._godot_link import (
     warn,
 )
 from ._streampeer import StreamPeer, _refuse
-from ._transport import TransportError, connect, open_transport, remote_address
+from ._transport import TransportError, open_transport
 from ._util import check_timeout, unwrap_body_error
 
 __all__ = ["StreamPeerTCP"]

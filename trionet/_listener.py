@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from . import _transport
+from . import _endpoints
 from ._connection import DEFAULT_CLOSE_TIMEOUT, DEFAULT_CONNECTION_TIMEOUT, TCPConnection
 from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType
 from ._handlers import (
@@ -313,7 +313,7 @@ class TCPListener(AcceptingServer):
         check_bool(reuse_port, argument="reuse_port")
 
         async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
-            return await _transport.open_listeners(
+            return await _endpoints.open_listeners(
                 host, port, backlog=backlog, reuse_port=reuse_port
             )
 
@@ -353,7 +353,7 @@ class TCPListener(AcceptingServer):
 
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
         """Run one accepted connection to its end; never raises."""
-        ip, port = _transport.remote_address(stream)
+        ip, port = _endpoints.remote_address(stream)
         try:
             handler = await self._choose_handler(stream, ip, port)
         except BaseException:

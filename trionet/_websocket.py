@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import trio
 
-from . import _transport
+from . import _endpoints
 from ._transport import StreamTransport, Transport, open_transport
 from ._wsclient import client_handshake, client_lifetime
 from ._wsconnection import WebSocketConnection
@@ -114,13 +114,13 @@ class WebSocket(WebSocketConnection):
             host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
 
         async def opener() -> tuple[Transport, FrameLayer, str | None, bytes]:
-            stream, _ip, _port = await _transport.connect(
+            stream, _ip, _port = await _endpoints.connect(
                 host, port, timeout=options.open_timeout, no_delay=True
             )
             transport: Transport
             if context is not None:
                 try:
-                    tls = await _transport.start_tls(stream, context, server_hostname=host)
+                    tls = await _endpoints.start_tls(stream, context, server_hostname=host)
                 except BaseException:
                     # start_tls closes the stream when the handshake fails, but not when
                     # the open timeout (or any cancellation) interrupts it.

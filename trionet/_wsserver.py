@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import trio
 
-from . import _transport, _wsbackground
+from . import _endpoints, _wsbackground
 from ._events import ErrorCode, ErrorRecord
 from ._handlers import (
     WEBSOCKET_CALLBACKS,
@@ -196,7 +196,7 @@ class WebSocketServer(AcceptingServer):
         options = WebSocketOptions.make(data_type=data_type, **limits)
 
         async def opener() -> Sequence[trio.abc.Listener[trio.abc.Stream]]:
-            return await _transport.open_listeners(
+            return await _endpoints.open_listeners(
                 host, port, backlog=backlog, reuse_port=reuse_port
             )
 
@@ -310,7 +310,7 @@ class WebSocketServer(AcceptingServer):
 
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
         """Run one accepted connection, handshake included, to its end; never raises."""
-        remote = _transport.remote_address(stream)
+        remote = _endpoints.remote_address(stream)
         accepted, transport = await self._open(stream, remote)
         if accepted is None or transport is None:
             return
@@ -347,7 +347,7 @@ class WebSocketServer(AcceptingServer):
         try:
             with scope:
                 if self._ssl_context is not None:
-                    stream = await _transport.start_tls(stream, self._ssl_context, server_side=True)
+                    stream = await _endpoints.start_tls(stream, self._ssl_context, server_side=True)
                 transport = open_transport(stream)
                 transport.set_no_delay(self._no_delay)
                 accepted = await self._upgrade(transport, remote)

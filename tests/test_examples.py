@@ -40,7 +40,7 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "half_close.py": ["  reply: received 16 bytes"],
     "ending_connections.py": [
-        "  events: ['connection', 'close', 'terminate'], closed=True",
+        "  events: ['connection', 'data', 'close', 'terminate'], closed=True",
         "  cancelled=True events: ['connection', 'close', 'terminate']",
         "  error record: CLOSE_TIMEOUT",
     ],

@@ -24,6 +24,7 @@ class Recorder:
     def __init__(self) -> None:
         self.types: list[str] = []
         self.connected = trio.Event()
+        self.got_data = trio.Event()
 
     def on_connection(self, conn: trionet.TCPConnection, event: trionet.TCPEvent) -> None:
         self.types.append(event.type.value)
@@ -31,6 +32,7 @@ class Recorder:
 
     def on_data(self, conn: trionet.TCPConnection, event: trionet.TCPEvent) -> None:
         self.types.append(event.type.value)
+        self.got_data.set()
 
     def on_shutdown(self, conn: trionet.TCPConnection, event: trionet.TCPEvent) -> None:
         self.types.append(event.type.value)
@@ -63,6 +65,7 @@ async def by_leaving_the_block(port: int) -> None:
     async with trionet.TCPConnection.new("127.0.0.1", port, recorder) as conn:
         await recorder.connected.wait()
         await conn.send(b"bye")
+        await recorder.got_data.wait()  # the echo is back
     # The block has waited: on_terminate already ran, the socket is closed.
     print(f"  events: {recorder.types}, closed={conn.closed}")
 

@@ -17,11 +17,12 @@ adds what a public server needs on top:
 
 from __future__ import annotations
 
+import importlib
 import json
 import struct
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
@@ -37,11 +38,17 @@ from wsproto.utilities import LocalProtocolError as WsprotoLocalError
 
 from ._wsevents import CloseCode
 
-_apply_mask: Callable[[bytes | bytearray, bytes], bytes] | None
-try:  # The optional accelerator: websockets' C unmasking (pip install "trionet[speedups]").
-    from websockets.speedups import apply_mask as _apply_mask
-except ImportError:  # pragma: no cover - exercised by the fallback tests' parameter
-    _apply_mask = None
+
+def _find_accelerator() -> Callable[[bytes | bytearray, bytes], bytes] | None:
+    """The C unmasking routine of websockets, if installed (the "speedups" extra)."""
+    try:
+        speedups = importlib.import_module("websockets.speedups")
+    except ImportError:  # pragma: no cover - the fallback is tested with accelerate=False
+        return None
+    return cast("Callable[[bytes | bytearray, bytes], bytes]", speedups.apply_mask)
+
+
+_apply_mask = _find_accelerator()
 
 #: Whether the C unmasking routine is available in this process.
 ACCELERATED = _apply_mask is not None

@@ -9,33 +9,20 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import attrs
 import trio
 
 from . import _endpoints, _wsbackground
-from ._events import ErrorCode, ErrorRecord
 from ._handlers import (
-    WEBSOCKET_CALLBACKS,
     WEBSOCKET_SERVER_CALLBACKS,
     HandlerFailure,
     resolve_callbacks,
 )
 from ._listener import AcceptingServer, ListenerOpener
-from ._transport import Transport, TransportError, open_transport
 from ._util import check_bool, check_port
+from ._wsaccept import open_connection
 from ._wsconnection import WebSocketConnection
 from ._wsevents import CloseCode, WebSocketEvent, WebSocketEventType, WebSocketRequest
-from ._wshandshake import (
-    HeadReader,
-    PlainRequestReader,
-    Refusal,
-    ServerHandshake,
-    http_response,
-    is_upgrade,
-    parse_request,
-)
 from ._wsoptions import WebSocketOptions
-from ._wsproto import BoundedDeflate, FrameLayer
 from ._wsstate import WSInput
 from ._wsvalues import Termination, payload_of
 
@@ -48,20 +35,6 @@ HTTPHandler = Callable[[WebSocketRequest], Any]
 SubprotocolChoice = Sequence[str] | Callable[[WebSocketRequest], "str | None"]
 
 _T = WebSocketEventType
-# Refusals that are the client's fault, reported to on_error (403 and 503 are our choice).
-_REPORTED = frozenset({400, 404, 413, 414, 426, 431})
-_UPGRADE_ONLY = (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"))
-
-
-@attrs.frozen
-class _Accepted:
-    """A completed upgrade, ready to become a :class:`WebSocketConnection`."""
-
-    handler: object | None
-    request: WebSocketRequest
-    frames: FrameLayer
-    subprotocol: str | None
-    trailing: bytes
 
 
 class WebSocketServer(AcceptingServer):
@@ -311,7 +284,7 @@ class WebSocketServer(AcceptingServer):
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
         """Run one accepted connection, handshake included, to its end; never raises."""
         remote = _endpoints.remote_address(stream)
-        accepted, transport = await self._open(stream, remote)
+        accepted, transport = await open_connection(self, stream, remote)
         if accepted is None or transport is None:
             return
         conn = WebSocketConnection(
@@ -335,164 +308,6 @@ class WebSocketServer(AcceptingServer):
                 await self._run_serve(conn, self._serve)
         finally:
             self._connections.discard(conn)
-
-    async def _open(
-        self, stream: trio.abc.Stream, remote: tuple[str, int]
-    ) -> tuple[_Accepted | None, Transport | None]:
-        """TLS and the opening handshake, within the open timeout."""
-        transport: Transport | None = None
-        accepted: _Accepted | None = None
-        scope = trio.CancelScope(deadline=trio.current_time() + self._options.open_timeout)
-        self._handshakes.add(scope)
-        try:
-            with scope:
-                if self._ssl_context is not None:
-                    stream = await _endpoints.start_tls(stream, self._ssl_context, server_side=True)
-                transport = open_transport(stream)
-                transport.set_no_delay(self._no_delay)
-                accepted = await self._upgrade(transport, remote)
-            if scope.cancelled_caught and transport is not None and self._terminated:
-                with trio.move_on_after(self._options.close_timeout):
-                    await transport.send(http_response(503, body="the server is shutting down"))
-            elif scope.cancelled_caught:
-                log.debug("handshake from %s:%s timed out", *remote)
-        except TransportError as exc:
-            log.debug("handshake with %s:%s failed: %s", remote[0], remote[1], exc)
-        finally:
-            self._handshakes.discard(scope)
-            if accepted is None:
-                with trio.CancelScope(shield=True):
-                    if transport is not None:
-                        await transport.aclose()
-                    else:
-                        await trio.aclose_forcefully(stream)
-        return accepted, transport
-
-    async def _upgrade(self, transport: Transport, remote: tuple[str, int]) -> _Accepted | None:
-        """Read the request and answer it: the upgrade, plain HTTP, or a refusal."""
-        limits = self._options.limits
-        reader = HeadReader(limits)
-        try:
-            done = None
-            while done is None:
-                done = reader.feed(await transport.receive())
-            head, rest = done
-            request, _raw = parse_request(head, limits, remote)
-            if not is_upgrade(request):
-                await self._serve_http(transport, head, rest, request)
-                return None
-            if self._path is not None and request.path != self._path:
-                raise Refusal(404, f"no WebSocket endpoint at {request.path}")
-            if self._terminated:
-                raise Refusal(503, "the server is shutting down")
-            handshake = ServerHandshake(head)
-            handler = await self._choose_handler(request)
-            subprotocol = self._choose_subprotocol(request)
-            extensions: list[Any] = []
-            if self._options.compression:
-                extensions.append(BoundedDeflate(self._options.max_message_size))
-            response, connection = handshake.accept(subprotocol, extensions)
-        except Refusal as refusal:
-            await self._refuse(transport, refusal, remote)
-            return None
-        await transport.send(response)
-        frames = FrameLayer(
-            connection,
-            data_type=self._options.data_type,
-            max_message_size=self._options.max_message_size,
-            max_fragments=self._options.max_fragments,
-        )
-        return _Accepted(handler, request, frames, subprotocol, rest)
-
-    async def _refuse(
-        self, transport: Transport, refusal: Refusal, remote: tuple[str, int]
-    ) -> None:
-        """Answer with the refusal's status, report it if it was the client's fault, close."""
-        if refusal.status in _REPORTED:
-            await self._report(
-                ErrorRecord(
-                    err_code=ErrorCode.HANDSHAKE_FAILED,
-                    message=f"request from {remote[0]}:{remote[1]} refused with "
-                    f"{refusal.status}: {refusal.reason}",
-                    component_signature="websocket",
-                )
-            )
-        log.debug("refused %s:%s with %s", remote[0], remote[1], refusal)
-        await transport.send(http_response(refusal.status, refusal.headers, refusal.reason + "\n"))
-        await transport.close_orderly()
-
-    async def _choose_handler(self, request: WebSocketRequest) -> object | None:
-        """``on_connection``'s answer: a connection handler, or a 403 (or 500) refusal."""
-        if self._serve is not None:
-            return None
-        try:
-            handler = await self._notify(_T.CONNECTION, request=request)
-            if handler is not None:
-                callbacks = resolve_callbacks(
-                    handler, WEBSOCKET_CALLBACKS, argument="on_connection's result"
-                )
-                if _T.MESSAGE not in callbacks:
-                    raise TypeError("on_connection's result must have an on_message callback")
-        except (HandlerFailure, TypeError) as failure:
-            cause = failure.__cause__ if isinstance(failure, HandlerFailure) else failure
-            log.error("%s: %s", self, failure, exc_info=cause)
-            await self._report(
-                ErrorRecord(
-                    err_code=ErrorCode.HANDLER_RAISED,
-                    message=f"connection from {request.remote_address[0]} refused: {failure}",
-                    component_signature="handler",
-                )
-            )
-            raise Refusal(500, "the server failed to handle the connection") from None
-        if handler is None:
-            raise Refusal(403, "connection refused by the server")
-        return handler  # type: ignore[no-any-return]
-
-    def _choose_subprotocol(self, request: WebSocketRequest) -> str | None:
-        offered = request.subprotocols
-        choice = self._subprotocols
-        if callable(choice):
-            picked = choice(request)
-            if picked is not None and picked not in offered:
-                log.error("%s: subprotocol chooser picked %r, not offered", self, picked)
-                raise Refusal(500, "the server chose a subprotocol the client did not offer")
-            return picked
-        for name in choice:
-            if name in offered:
-                return name
-        return None
-
-    async def _serve_http(
-        self, transport: Transport, head: bytes, rest: bytes, request: WebSocketRequest
-    ) -> None:
-        """A plain HTTP request: ``http_handler`` answers it, or 426."""
-        if self._http_handler is None:
-            raise Refusal(426, "this endpoint speaks WebSocket only", _UPGRADE_ONLY)
-        reader = PlainRequestReader(head, self._options.limits)
-        body = reader.feed(rest)
-        while body is None:
-            body = reader.feed(await transport.receive())
-        request = attrs.evolve(request, body=body)
-        try:
-            answer = self._http_handler(request)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            status, headers, content = answer
-            if isinstance(headers, dict):
-                headers = list(headers.items())
-            response = http_response(int(status), list(headers), content)
-        except Exception as exc:
-            log.error("%s: http_handler raised %r", self, exc, exc_info=exc)
-            await self._report(
-                ErrorRecord(
-                    err_code=ErrorCode.HANDLER_RAISED,
-                    message=f"http_handler failed for {request.method} {request.url}: {exc!r}",
-                    component_signature="handler",
-                )
-            )
-            response = http_response(500, body="internal server error\n")
-        await transport.send(response)
-        await transport.close_orderly()
 
     async def _run_serve(self, conn: WebSocketConnection, serve: Serve) -> None:
         """Serve style: the connection closes (1000) when the serve function returns.

@@ -58,6 +58,8 @@ class WebSocket(WebSocketConnection):
     ``"Connecting"`` until the upgrade is done.
     """
 
+    __slots__ = ()
+
     @classmethod
     def new(
         cls,

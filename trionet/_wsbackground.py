@@ -19,6 +19,7 @@ thousands of idle clients):
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,8 @@ def enqueue(conn: WebSocketConnection, message: Any, limit: int) -> None:
             conn._backlog_running = True
             conn._spawn(lambda: _drain(conn))
         return
+    if backlog is None:
+        backlog = conn._backlog = deque()  # made on demand: most connections never need it
     if len(backlog) >= limit:
         record = ErrorRecord(
             err_code=ErrorCode.SLOW_CONSUMER,
@@ -146,9 +149,11 @@ async def _drain(conn: WebSocketConnection) -> None:
         while backlog:
             await conn.send(backlog.popleft())
     except ConnectionClosedError:
-        backlog.clear()
+        if backlog:
+            backlog.clear()
     except TransportError as exc:
-        backlog.clear()
+        if backlog:
+            backlog.clear()
         conn._transport_failed(exc)
     finally:
         conn._backlog_running = False

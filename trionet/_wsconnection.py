@@ -76,6 +76,47 @@ class WebSocketConnection:
         :class:`~trionet.ConnectionClosedError`.
     """
 
+    __slots__ = (
+        "_backlog",
+        "_backlog_running",
+        "_close_deadline",
+        "_close_requested",
+        "_closed",
+        "_dispatcher",
+        "_errors",
+        "_events",
+        "_failure",
+        "_frames",
+        "_handler",
+        "_id",
+        "_idle_since",
+        "_interruptible",
+        "_lifecycle",
+        "_local_close",
+        "_network_task",
+        "_on_closed",
+        "_opener",
+        "_options",
+        "_parser_failed",
+        "_peer_close",
+        "_ping_sending",
+        "_ping_written",
+        "_protocol",
+        "_queue",
+        "_read_scope",
+        "_reading",
+        "_received",
+        "_request",
+        "_seen",
+        "_sent_close",
+        "_server",
+        "_spawn",
+        "_token",
+        "_trailing",
+        "_transport",
+        "_url",
+    )
+
     def __init__(
         self,
         *,
@@ -127,7 +168,7 @@ class WebSocketConnection:
         self._idle_since = 0.0
         self._ping_written: float | None = None
         self._ping_sending = False
-        self._backlog: deque[Any] = deque()  # broadcast() messages waiting to go out
+        self._backlog: deque[Any] | None = None  # broadcast() messages waiting to go out
         self._backlog_running = False  # a task is sending the backlog
         self._queue: EventQueue[WebSocketEvent] | None = None
         self._events: EventChannel[WebSocketEvent] | None = None

@@ -165,6 +165,17 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
             except trio.WouldBlock:
                 await self._queue._readers.park()
 
+    async def __anext__(self) -> E:
+        """The next event for ``async for`` (one coroutine less per event than the default)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                return self.receive_nowait()
+            except trio.WouldBlock:
+                await self._queue._readers.park()
+            except trio.EndOfChannel:
+                raise StopAsyncIteration from None
+
     def clone(self) -> EventChannel[E]:
         """Another receiving end on the same events (each event goes to one of them).
 

@@ -6,7 +6,7 @@ import errno
 import inspect
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -77,10 +77,30 @@ class AcceptingServer:
         self,
         *,
         opener: ListenerOpener,
-        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]],
+        handler: object,
+        names: Mapping[Any, tuple[str, str]],
+        connection: str,
     ) -> None:
+        """Take ``handler``: an ``async def serve(...)``, or an object with ``names``' callbacks.
+
+        Raises:
+            TypeError: ``handler`` is neither, or has no ``on_connection`` (the message says
+                ``serve(connection)`` with the given name).
+        """
         self._opener = opener  # opens the listening sockets when the block is entered
-        self._callbacks = callbacks  # the server handler's callbacks, by event type
+        self._handler = handler  # the user's handler object or serve function
+        self._serve: Callable[[Any], Awaitable[object]] | None = None  # set in serve style
+        #: The server handler's callbacks, by event type (empty in serve style).
+        self._callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {}
+        if inspect.iscoroutinefunction(handler):
+            self._serve = handler
+        else:
+            self._callbacks = resolve_callbacks(handler, names, argument="handler")
+            if self._types.CONNECTION not in self._callbacks:
+                raise TypeError(
+                    f"handler must be an async serve({connection}) function or have an "
+                    "on_connection (or onConnection) callback"
+                )
         self._port = 0  # bound port, known once listening
         self._errors: deque[ErrorRecord] = deque(maxlen=ERRORS_KEPT)
         self._connections: set[Any] = set()  # live connections
@@ -117,6 +137,11 @@ class AcceptingServer:
     def terminated(self) -> bool:
         """Whether :meth:`terminate` was called (or the block was left)."""
         return self._terminated
+
+    @property
+    def handler(self) -> object:
+        """The handler object or serve function given to :meth:`new`."""
+        return self._handler
 
     def _request_terminate(self) -> None:
         """What ``terminate()`` does, from any task or thread."""
@@ -247,19 +272,9 @@ class TCPListener(AcceptingServer):
         close_timeout: float,
     ) -> None:
         """Use :meth:`new`."""
-        self._handler = handler  # the user's handler object or serve function
-        self._serve: Serve | None = None  # set in serve style
-        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {}
-        if inspect.iscoroutinefunction(handler):
-            self._serve = handler
-        else:
-            callbacks = resolve_callbacks(handler, LISTENER_CALLBACKS, argument="handler")
-            if TCPEventType.CONNECTION not in callbacks:
-                raise TypeError(
-                    "handler must be an async serve(conn) function or have an on_connection "
-                    "(or onConnection) callback"
-                )
-        super().__init__(opener=opener, callbacks=callbacks)
+        super().__init__(
+            opener=opener, handler=handler, names=LISTENER_CALLBACKS, connection="conn"
+        )
         self._no_delay = no_delay  # TCP_NODELAY for accepted connections
         self._connection_timeout = connection_timeout  # passed on to accepted connections
         self._close_timeout = close_timeout  # each connection's orderly-close budget
@@ -330,11 +345,6 @@ class TCPListener(AcceptingServer):
     def connections(self) -> list[TCPConnection]:
         """The accepted connections that have not terminated yet (a copy)."""
         return list(self._connections)
-
-    @property
-    def handler(self) -> object:
-        """The handler object or serve function given to :meth:`new`."""
-        return self._handler
 
     def terminate(self) -> None:
         """Close the listening sockets, free the port, and end every connection.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -15,7 +14,6 @@ from . import _endpoints, _wsbackground
 from ._handlers import (
     WEBSOCKET_SERVER_CALLBACKS,
     HandlerFailure,
-    resolve_callbacks,
 )
 from ._listener import AcceptingServer, ListenerOpener
 from ._util import check_bool, check_port
@@ -77,19 +75,9 @@ class WebSocketServer(AcceptingServer):
         no_delay: bool,
     ) -> None:
         """Use :meth:`new`."""
-        self._handler = handler  # the server handler object or serve function
-        self._serve: Serve | None = None  # set in serve style
-        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] = {}
-        if inspect.iscoroutinefunction(handler):
-            self._serve = handler
-        else:
-            callbacks = resolve_callbacks(handler, WEBSOCKET_SERVER_CALLBACKS, argument="handler")
-            if _T.CONNECTION not in callbacks:
-                raise TypeError(
-                    "handler must be an async serve(ws) function or have an on_connection "
-                    "(or onConnection) callback"
-                )
-        super().__init__(opener=opener, callbacks=callbacks)
+        super().__init__(
+            opener=opener, handler=handler, names=WEBSOCKET_SERVER_CALLBACKS, connection="ws"
+        )
         self._options = options  # limits and timeouts of every connection
         self._path = path  # the only path served, or None for all
         self._http_handler = http_handler  # answers plain HTTP requests, if given
@@ -200,11 +188,6 @@ class WebSocketServer(AcceptingServer):
         ``bytes`` for every message, ``"object"`` text parsed as JSON.
         """
         return self._options.data_type
-
-    @property
-    def handler(self) -> object:
-        """The handler object or serve function given to :meth:`new`."""
-        return self._handler
 
     @property
     def path(self) -> str | None:

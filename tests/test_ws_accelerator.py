@@ -15,7 +15,13 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, TextMessage
 from wsproto.frame_protocol import FrameDecoder, XorMaskerSimple
 
-from trionet._wshandshake import ClientHandshake, HandshakeLimits, HeadReader, ServerHandshake
+from trionet._wshandshake import (
+    ClientHandshake,
+    HandshakeLimits,
+    HeadReader,
+    ServerHandshake,
+    parse_request,
+)
 from trionet._wsproto import ACCELERATED, MESSAGE, FrameLayer
 
 LIMITS = HandshakeLimits()
@@ -28,7 +34,8 @@ def pair(*, accelerate: bool) -> tuple[FrameLayer, FrameLayer]:
     )
     done = HeadReader(LIMITS).feed(client.request_bytes)
     assert done is not None
-    response, server_conn = ServerHandshake(done[0]).accept(None, [])
+    request, _raw = parse_request(done[0], LIMITS, ("127.0.0.1", 1))
+    response, server_conn = ServerHandshake(request, done[0]).accept(None, [])
     opened = client.feed(response)
     assert opened is not None
     server = FrameLayer(

@@ -107,7 +107,7 @@ async def _upgrade(
             raise Refusal(404, f"no WebSocket endpoint at {request.path}")
         if server._terminated:
             raise Refusal(503, "the server is shutting down")
-        handshake = ServerHandshake(head)
+        handshake = ServerHandshake(request, head)
         handler = await _choose_handler(server, request)
         subprotocol = _choose_subprotocol(server, request)
         extensions: list[Any] = []

@@ -9,7 +9,9 @@ careful server gives (414 for a request line, 431 for headers).
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -19,8 +21,8 @@ import h11
 import wsproto.events as wse
 from wsproto.connection import Connection, ConnectionType
 from wsproto.extensions import Extension
-from wsproto.handshake import H11Handshake
-from wsproto.utilities import RemoteProtocolError
+from wsproto.handshake import H11Handshake, server_extensions_handshake
+from wsproto.utilities import RemoteProtocolError, generate_accept_token
 
 from ._wsevents import WebSocketRequest
 
@@ -50,6 +52,11 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+# RFC 9110: a header name is a token; a value has no control character but tab.
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Refusal(Exception):
@@ -178,7 +185,7 @@ def parse_request(
         if len(line) > limits.max_header_size:
             raise Refusal(431, f"a header line is longer than {limits.max_header_size} bytes")
         name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+        if not colon or not _TOKEN.fullmatch(name) or _CONTROL.search(value):
             raise Refusal(400, f"malformed header line {line[:40]!r}")
         raw.append((name.lower(), value.strip()))
     try:
@@ -232,46 +239,80 @@ def http_response(
     return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body
 
 
-def _refusal_from(exc: RemoteProtocolError) -> Refusal:
-    hint = exc.event_hint
-    status = hint.status_code if isinstance(hint, wse.RejectConnection) else 400
-    headers = []
-    if isinstance(hint, wse.RejectConnection):
-        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in hint.headers]
-    reason = str(exc)
-    if status == 426:
-        reason = "unsupported Sec-WebSocket-Version; this server speaks version 13"
-    return Refusal(status, reason, headers)
+def _values(value: str | list[str] | None) -> list[str]:
+    """The comma-separated items of a header sent once or several times."""
+    if value is None:
+        return []
+    joined = ",".join(value) if isinstance(value, list) else value
+    return [item.strip() for item in joined.split(",") if item.strip()]
 
 
 class ServerHandshake:
-    """The server side of the upgrade, on wsproto's handshake."""
+    """The server side of the upgrade (RFC 6455 section 4.2), on wsproto's pieces.
 
-    __slots__ = ("_h11",)
+    The request was already parsed and bounded (:func:`parse_request`); parsing it a second
+    time with h11, as wsproto's ``H11Handshake`` does, cost more than the rest of a
+    handshake.  This checks the upgrade headers itself, and uses wsproto for the accept
+    token, the extension negotiation and the frame-level connection.
+    """
 
-    def __init__(self, head: bytes) -> None:
-        """Feed the complete request ``head`` (as :class:`HeadReader` returned it).
+    __slots__ = ("_key", "_offers")
+
+    def __init__(self, request: WebSocketRequest, head: bytes) -> None:
+        """Check that ``request`` (whose raw ``head`` is given) is a valid upgrade.
 
         Raises:
-            Refusal: wsproto found the upgrade invalid (400, or 426 for the version).
+            Refusal: 400 for a missing or invalid upgrade header (the reason names it),
+                426 with ``Sec-WebSocket-Version: 13`` for another protocol version.
         """
-        self._h11 = H11Handshake(ConnectionType.SERVER)
+        if request.method != "GET":
+            raise Refusal(400, "a WebSocket upgrade must use GET")
+        if not head.split(b"\r\n", 1)[0].endswith(b" HTTP/1.1"):
+            raise Refusal(400, "a WebSocket upgrade needs HTTP/1.1")
+        headers = request.headers
+        if "upgrade" not in (token.lower() for token in _values(headers.get("connection"))):
+            raise Refusal(400, "missing header 'Connection: Upgrade'")
+        version = headers.get("sec-websocket-version")
+        if version != "13":
+            status = 400 if version is None else 426
+            raise Refusal(
+                status,
+                "unsupported Sec-WebSocket-Version; this server speaks version 13"
+                if version is not None
+                else "missing header 'Sec-WebSocket-Version'",
+                [("Sec-WebSocket-Version", "13")],
+            )
+        key = headers.get("sec-websocket-key")
         try:
-            self._h11.receive_data(head)
-            events = list(self._h11.events())
-        except RemoteProtocolError as exc:
-            raise _refusal_from(exc) from None
-        if not events or not isinstance(events[0], wse.Request):
-            raise Refusal(400, "incomplete upgrade request")
+            valid = isinstance(key, str) and len(base64.b64decode(key, validate=True)) == 16
+        except ValueError:
+            valid = False
+        if not valid:
+            raise Refusal(400, "missing or invalid Sec-WebSocket-Key")
+        if not isinstance(headers.get("host"), str):
+            raise Refusal(400, "missing header 'Host'")
+        assert isinstance(key, str)
+        self._key = key.encode("ascii")  # the client's nonce
+        self._offers = _values(headers.get("sec-websocket-extensions"))  # offered extensions
 
     def accept(
         self, subprotocol: str | None, extensions: list[Extension]
     ) -> tuple[bytes, Connection]:
         """The 101 response, and the wsproto connection that frames from then on."""
-        data = self._h11.send(wse.AcceptConnection(subprotocol=subprotocol, extensions=extensions))
-        connection = self._h11.connection
-        assert connection is not None
-        return data, connection
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {generate_accept_token(self._key).decode('ascii')}",
+        ]
+        if subprotocol is not None:
+            lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+        if extensions and self._offers:
+            accepted = server_extensions_handshake(self._offers, extensions)
+            if accepted:
+                lines.append(f"Sec-WebSocket-Extensions: {accepted.decode('ascii')}")
+        response = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return response, Connection(ConnectionType.SERVER, extensions)
 
 
 class ClientHandshake:

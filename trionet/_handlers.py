@@ -174,6 +174,10 @@ class Dispatcher:
         """The :class:`HandlerFailure` for ``exc``, raised while delivering ``event``."""
         return HandlerFailure("the handler", exc)
 
+    def wants(self, event_type: Any) -> bool:
+        """Whether an event of ``event_type`` would reach anyone (else it need not be made)."""
+        return True
+
     def finish(self) -> None:
         """No event will follow (``terminate`` was delivered)."""
 
@@ -206,6 +210,10 @@ class CallbackDispatcher(Dispatcher):
         if type(result) is _Coroutine or (result is not None and inspect.isawaitable(result)):
             return result
         return None
+
+    def wants(self, event_type: Any) -> bool:
+        """Whether the handler has a callback for ``event_type``."""
+        return event_type in self._callbacks
 
     def failure(self, event: Any, exc: Exception) -> HandlerFailure:
         """The :class:`HandlerFailure` naming the callback that raised ``exc``."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -39,6 +40,7 @@ __all__ = ["Accepted", "open_connection"]
 log = logging.getLogger("trionet.websocket")
 
 _T = WebSocketEventType
+Callbacks = dict[Any, tuple[str, Callable[[Any, Any], Any]]]
 # Refusals that are the client's fault, reported to on_error (403 and 503 are our choice).
 _REPORTED = frozenset({400, 404, 413, 414, 426, 431})
 _UPGRADE_ONLY = (("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"))
@@ -49,6 +51,7 @@ class Accepted:
     """A completed upgrade, ready to become a :class:`WebSocketConnection`."""
 
     handler: object | None
+    callbacks: Callbacks | None  # the handler's, resolved once while checking it
     request: WebSocketRequest
     frames: FrameLayer
     subprotocol: str | None
@@ -108,7 +111,7 @@ async def _upgrade(
         if server._terminated:
             raise Refusal(503, "the server is shutting down")
         handshake = ServerHandshake(request, head)
-        handler = await _choose_handler(server, request)
+        handler, callbacks = await _choose_handler(server, request)
         subprotocol = _choose_subprotocol(server, request)
         extensions: list[Any] = []
         if server._options.compression:
@@ -124,7 +127,7 @@ async def _upgrade(
         max_message_size=server._options.max_message_size,
         max_fragments=server._options.max_fragments,
     )
-    return Accepted(handler, request, frames, subprotocol, rest)
+    return Accepted(handler, callbacks, request, frames, subprotocol, rest)
 
 
 async def _refuse(
@@ -145,12 +148,21 @@ async def _refuse(
     await transport.close_orderly()
 
 
-async def _choose_handler(server: WebSocketServer, request: WebSocketRequest) -> object | None:
-    """``on_connection``'s answer: a connection handler, or a 403 (or 500) refusal."""
+async def _choose_handler(
+    server: WebSocketServer, request: WebSocketRequest
+) -> tuple[object | None, Callbacks | None]:
+    """``on_connection``'s answer: a connection handler and its callbacks, or a refusal.
+
+    Raises:
+        Refusal: 403 when ``on_connection`` returned ``None``, 500 when it raised or
+            returned something without ``on_message``.
+    """
     if server._serve is not None:
-        return None
+        return None, None
+    handler: object = None
     try:
         handler = await server._notify(_T.CONNECTION, request=request)
+        callbacks = None
         if handler is not None:
             callbacks = resolve_callbacks(
                 handler, WEBSOCKET_CALLBACKS, argument="on_connection's result"
@@ -170,7 +182,7 @@ async def _choose_handler(server: WebSocketServer, request: WebSocketRequest) ->
         raise Refusal(500, "the server failed to handle the connection") from None
     if handler is None:
         raise Refusal(403, "connection refused by the server")
-    return handler  # type: ignore[no-any-return]
+    return handler, callbacks
 
 
 def _choose_subprotocol(server: WebSocketServer, request: WebSocketRequest) -> str | None:

@@ -131,6 +131,7 @@ class WebSocketConnection:
         trailing: bytes = b"",
         opener: Opener | None = None,
         url: str = "",
+        callbacks: dict[Any, tuple[str, Callable[[Any, Any], Any]]] | None = None,
     ) -> None:
         """Servers and clients create connections; there is no public constructor."""
         self._id = next(_ids)  # unique in this process
@@ -178,7 +179,8 @@ class WebSocketConnection:
             self._events = EventChannel(self._queue)
             self._dispatcher = ChannelDispatcher(self._queue)
         else:
-            callbacks = resolve_callbacks(handler, WEBSOCKET_CALLBACKS, argument="handler")
+            if callbacks is None:
+                callbacks = resolve_callbacks(handler, WEBSOCKET_CALLBACKS, argument="handler")
             self._dispatcher = CallbackDispatcher(callbacks)
 
     # -- public properties --------------------------------------------------------------

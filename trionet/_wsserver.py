@@ -272,6 +272,7 @@ class WebSocketServer(AcceptingServer):
             return
         conn = WebSocketConnection(
             handler=accepted.handler,
+            callbacks=accepted.callbacks,
             options=self._options,
             spawn=nursery.start_soon,
             server=self,

@@ -37,6 +37,8 @@ async def _emit(
     conn: WebSocketConnection, event_type: WebSocketEventType, errors: tuple[ErrorRecord, ...]
 ) -> None:
     """Deliver one lifecycle event; ``on_error``/``on_terminate`` failures are only logged."""
+    if not conn._dispatcher.wants(event_type):
+        return
     if event_type is _T.TERMINATE:
         code, reason = _final_close(conn)
         event = WebSocketEvent(type=event_type, code=code, reason=reason)

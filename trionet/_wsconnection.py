@@ -161,7 +161,7 @@ class WebSocketConnection:
         self._token = current_token()  # lets terminate() hop in from other threads
         self._closed = trio.Event()  # the connection has terminated
         self._on_closed: Callable[[], None] | None = None  # told once it has (serve style)
-        # Keepalive bookkeeping (see trionet._keepalive): chunks received, the count the
+        # Keepalive bookkeeping (see trionet._wsbackground): chunks received, the count the
         # last tick saw, since when nothing arrived, and the ping in flight.
         self._received = 0
         self._reading = False  # the network task waits for the peer's bytes

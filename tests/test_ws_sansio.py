@@ -18,7 +18,7 @@ def test_protocol_modules_import_without_trio() -> None:
         package = types.ModuleType("trionet")
         package.__path__ = [sys.argv[1]]
         sys.modules["trionet"] = package  # skip trionet/__init__, which imports trio
-        for name in ("_wsevents", "_wsstate", "_wshandshake", "_wsproto"):
+        for name in ("_wsevents", "_wsstate", "_wshandshake", "_wshttp", "_wsproto"):
             importlib.import_module("trionet." + name)
         from trionet._wshandshake import HeadReader, HandshakeLimits
         head, rest = HeadReader(HandshakeLimits()).feed(b"GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n!")

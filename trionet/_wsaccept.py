@@ -23,13 +23,12 @@ from ._transport import Transport, TransportError, open_transport
 from ._wsevents import WebSocketEventType, WebSocketRequest
 from ._wshandshake import (
     HeadReader,
-    PlainRequestReader,
     Refusal,
     ServerHandshake,
-    http_response,
     is_upgrade,
     parse_request,
 )
+from ._wshttp import PlainRequestReader, http_response
 from ._wsproto import BoundedDeflate, FrameLayer
 
 if TYPE_CHECKING:

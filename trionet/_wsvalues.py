@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from ._wshandshake import json_text
+from ._wshttp import json_text
 
 __all__ = ["Message", "Termination", "check_close_code", "payload_of"]
 

@@ -189,6 +189,11 @@ async def _read_items(
             if not data:
                 await _peer_dropped(conn)
                 return None
+            if transport.pending:
+                # The events() consumer answered while we were receiving: those answers
+                # go out now, not after this chunk (a peer that keeps sending would
+                # otherwise keep them waiting until the cork is full).
+                await transport.flush()
         items = frames.feed(data)
         if queue is not None and len(queue) < limit:
             ahead = 0

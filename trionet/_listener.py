@@ -162,7 +162,28 @@ class AcceptingServer:
 
     def _end_connections(self) -> None:
         for conn in list(self._connections):
-            conn.terminate()
+            self._end_connection(conn)
+
+    def _end_connection(self, conn: Any) -> None:
+        """Ask one connection to end because the server is terminating."""
+        conn.terminate()
+
+    async def _own(self, conn: Any) -> None:
+        """Run an accepted connection to its end as one of :attr:`connections`."""
+        self._connections.add(conn)
+        try:
+            if self._terminated:
+                self._end_connection(conn)
+            if self._serve is None:
+                await conn._run()
+            else:
+                await self._run_serve(conn, self._serve)
+        finally:
+            self._connections.discard(conn)
+
+    async def _run_serve(self, conn: Any, serve: Callable[[Any], Awaitable[object]]) -> None:
+        """Serve style: run ``serve(conn)`` for the connection's lifetime."""
+        raise NotImplementedError
 
     def _record(self, record: ErrorRecord) -> None:
         self._errors.append(record)
@@ -382,16 +403,7 @@ class TCPListener(AcceptingServer):
             connection_timeout=self._connection_timeout,
             close_timeout=self._close_timeout,
         )
-        self._connections.add(conn)
-        try:
-            if self._terminated:
-                conn.terminate()
-            if self._serve is None:
-                await conn._run()
-            else:
-                await self._run_serve(conn, self._serve)
-        finally:
-            self._connections.discard(conn)
+        await self._own(conn)
 
     async def _choose_handler(self, stream: trio.abc.Stream, ip: str, port: int) -> object:
         """Ask ``on_connection`` for the connection's handler (handler style)."""

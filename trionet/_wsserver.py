@@ -248,8 +248,10 @@ class WebSocketServer(AcceptingServer):
         self._keepalive_scope.cancel()
         for scope in self._handshakes:
             scope.cancel()
-        for conn in list(self._connections):
-            conn._request_close((int(CloseCode.GOING_AWAY), ""))
+        super()._end_connections()
+
+    def _end_connection(self, conn: WebSocketConnection) -> None:
+        conn._request_close((int(CloseCode.GOING_AWAY), ""))
 
     async def _started(self, connections: trio.Nursery) -> None:
         options = self._options
@@ -282,16 +284,7 @@ class WebSocketServer(AcceptingServer):
             subprotocol=accepted.subprotocol,
             trailing=accepted.trailing,
         )
-        self._connections.add(conn)
-        try:
-            if self._terminated:
-                conn._request_close((int(CloseCode.GOING_AWAY), ""))
-            if self._serve is None:
-                await conn._run()
-            else:
-                await self._run_serve(conn, self._serve)
-        finally:
-            self._connections.discard(conn)
+        await self._own(conn)
 
     async def _run_serve(self, conn: WebSocketConnection, serve: Serve) -> None:
         """Serve style: the connection closes (1000) when the serve function returns.

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import trio
 
 from ._exceptions import ConnectionClosedError, ListenError
+from ._util import url_host
 from ._wsconnection import WebSocketConnection
 from ._wsevents import WebSocketEvent, WebSocketRequest
 from ._wsserver import WebSocketServer
@@ -278,16 +279,14 @@ def open_chat_server(
     )
 
 
-def _show(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
 async def serve_chat(host: str, port: int) -> None:
     """Run the chat server until SIGINT or SIGTERM; print the URL and ``READY``."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_chat_server(host, port) as wss:
             shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
-            print(f"chat on http://{_show(shown)}:{wss.port}/ (open it in a browser)", flush=True)
+            print(
+                f"chat on http://{url_host(shown)}:{wss.port}/ (open it in a browser)", flush=True
+            )
             print("READY", flush=True)
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)

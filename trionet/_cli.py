@@ -16,6 +16,7 @@ from ._client_cli import add_client_parser, client_main
 from ._connection import TCPConnection
 from ._events import TCPEvent
 from ._listener import TCPListener
+from ._util import url_host
 from ._wsconnection import WebSocketConnection
 from ._wsevents import WebSocketEvent
 from ._wsserver import WebSocketServer
@@ -74,16 +75,12 @@ async def _echo(
                         max_message_size=max_message,
                     )
                 )
-                print(f"websocket echo listening on ws://{_show(host)}:{wss.port}/", flush=True)
+                print(f"websocket echo listening on ws://{url_host(host)}:{wss.port}/", flush=True)
             print(ready, flush=True)
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)
                 break
             # Leaving the stack closes every connection: 1001 for WebSocket clients.
-
-
-def _show(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _port(text: str) -> int:

@@ -15,6 +15,7 @@ import trio
 from ._events import ErrorCode, ErrorRecord
 from ._exceptions import ListenError
 from ._transport import TransportError, _errno_of, _strerror
+from ._util import url_host
 
 __all__ = ["connect", "open_listeners", "remote_address", "start_tls"]
 
@@ -128,7 +129,7 @@ async def open_listeners(
                 except OSError as exc:
                     raise ListenError(
                         exc.errno,
-                        f"cannot listen on {_show(str(sockaddr[0]), chosen)}: {exc.strerror}",
+                        f"cannot listen on {url_host(str(sockaddr[0]))}:{chosen}: {exc.strerror}",
                     ) from exc
                 sock.listen(backlog if backlog is not None else socket.SOMAXCONN)
                 chosen = sock.getsockname()[1]
@@ -143,10 +144,6 @@ async def open_listeners(
     if not listeners:
         raise ListenError(errno.EADDRNOTAVAIL, f"no address to listen on for host {host!r}")
     return listeners
-
-
-def _show(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def start_tls(

@@ -20,6 +20,7 @@ __all__ = [
     "current_token",
     "in_trio_thread",
     "unwrap_body_error",
+    "url_host",
 ]
 
 
@@ -62,6 +63,11 @@ def check_timeout(value: object, *, argument: str, allow_none: bool = False) -> 
     if math.isnan(value) or value <= 0:
         raise ValueError(f"{argument} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes in a URL or before ``:port``: IPv6 addresses in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def current_token() -> trio.lowlevel.TrioToken | None:

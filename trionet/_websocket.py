@@ -12,6 +12,7 @@ import trio
 
 from . import _endpoints
 from ._transport import StreamTransport, Transport, open_transport
+from ._util import url_host
 from ._wsclient import client_handshake, client_lifetime
 from ._wsconnection import WebSocketConnection
 from ._wsoptions import WebSocketOptions
@@ -111,9 +112,7 @@ class WebSocket(WebSocketConnection):
         if secure and context is None:
             context = ssl.create_default_context()
         default_port = 443 if secure else 80
-        host_header = host if port == default_port else f"{host}:{port}"
-        if ":" in host:
-            host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+        host_header = url_host(host) if port == default_port else f"{url_host(host)}:{port}"
 
         async def opener() -> tuple[Transport, FrameLayer, str | None, bytes]:
             stream, _ip, _port = await _endpoints.connect(

@@ -105,39 +105,36 @@ async def _open(conn: WebSocketConnection) -> bool:
     if conn._transport is None:
         assert conn._opener is not None
         conn._interruptible = True
+        failed: ErrorRecord | None = None
         try:
             with trio.fail_after(conn._options.open_timeout):
                 opened = await conn._opener()
         except trio.TooSlowError:
-            record = ErrorRecord(
-                err_code=ErrorCode.HANDSHAKE_FAILED,
-                message=f"opening {conn.url} took longer than {conn._options.open_timeout:g} s",
-                component_signature="websocket",
-            )
-            conn._record(record)
-            await _feed(conn, WSInput.FAIL, (record,))
-            return False
+            failed = _open_failed(conn, f"took longer than {conn._options.open_timeout:g} s")
         except TransportError as exc:
-            conn._record(exc.record)
-            await _feed(conn, WSInput.FAIL, (exc.record,))
-            return False
+            failed = exc.record
         except Exception as exc:  # a bug or an unexpected library error: contained
             log.exception("%s: opening failed", conn)
-            record = ErrorRecord(
-                err_code=ErrorCode.HANDSHAKE_FAILED,
-                message=f"opening {conn.url} failed: {exc!r}",
-                component_signature="websocket",
-            )
-            conn._record(record)
-            await _feed(conn, WSInput.FAIL, (record,))
-            return False
+            failed = _open_failed(conn, f"failed: {exc!r}")
         finally:
             conn._interruptible = False
+        if failed is not None:
+            conn._record(failed)
+            await _feed(conn, WSInput.FAIL, (failed,))
+            return False
         conn._transport, conn._frames, conn._protocol, conn._trailing = opened
     conn._transport.send_timeout = conn._options.send_timeout
     conn._idle_since = trio.current_time()
     await _feed(conn, WSInput.OPENED)
     return True
+
+
+def _open_failed(conn: WebSocketConnection, what: str) -> ErrorRecord:
+    return ErrorRecord(
+        err_code=ErrorCode.HANDSHAKE_FAILED,
+        message=f"opening {conn.url} {what}",
+        component_signature="websocket",
+    )
 
 
 async def _read(conn: WebSocketConnection, first: bytes) -> None:

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from trionet import _variant_decode
 from trionet._godot_types import (
     Color,
     PackedVector2Array,
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     median = {name: statistics.median(values) for name, values in samples.items()}
     print(f"payload: Godot {len(encoded)} bytes, JSON {len(text)} bytes; {args.rounds} rounds")
+    loop = "compiled" if _variant_decode.COMPILED_DECODE is not None else "pure Python"
+    print(f"decoding loop: {loop} (TRIONET_NO_SPEEDUPS=1 measures the pure-Python one)")
     print(f"{'operation':<14} {'median ops/s':>14} {'min':>10} {'max':>10}")
     for name in names:
         values = samples[name]

@@ -41,3 +41,23 @@ async def task_counter() -> AsyncIterator[TaskCounter]:
         yield counter
     finally:
         trio.lowlevel.remove_instrument(counter)
+
+
+@pytest.fixture(params=["python", "compiled"])
+def variant_decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once with each decoding loop of the Godot codec.
+
+    The compiled loop is optional at install time; without it the "compiled" run skips,
+    except under CI (env ``CI``), which builds it and where its absence is a failure.
+    """
+    from trionet import _variant_decode
+
+    if request.param == "compiled":
+        if _variant_decode.COMPILED_DECODE is None:
+            if os.environ.get("CI"):
+                pytest.fail("the compiled variant decoder must be built under CI")
+            pytest.skip("trionet._variant_speedups is not built")
+        monkeypatch.setattr(_variant_decode, "_DECODE", _variant_decode.COMPILED_DECODE)
+    else:
+        monkeypatch.setattr(_variant_decode, "_DECODE", _variant_decode.PYTHON_DECODE)
+    return str(request.param)

@@ -44,6 +44,9 @@ from trionet._godot_types import (
 from trionet._variant import bytes_to_var, var_to_bytes
 from trionet._variant_decode import decode_variant
 
+# Every test here runs with the Python and the compiled decoding loop.
+pytestmark = pytest.mark.usefixtures("variant_decoder")
+
 FLAG_64 = 1 << 16
 
 

@@ -19,6 +19,9 @@ from hypothesis import strategies as st
 from trionet._godot_types import NodePath, PackedStringArray, StringName, Vector2, Vector3
 from trionet._variant import MAX_VAR_SIZE, bytes_to_var, var_to_bytes
 
+# Every test here runs with the Python and the compiled decoding loop.
+pytestmark = pytest.mark.usefixtures("variant_decoder")
+
 FLAG_64 = 1 << 16
 BILLION = 1_000_000_000
 #: Peak memory allowed for a small hostile input, whatever it claims.

@@ -33,7 +33,12 @@ past the end raises ``IndexError`` (or ``struct.error``), reported as truncation
 
 from __future__ import annotations
 
+import importlib
+import os
 import struct
+from collections.abc import Callable
+
+import attrs
 
 from . import _godot_types as gt
 from . import _variant_format as fmt
@@ -118,7 +123,7 @@ def decode_variant(data: bytes, pos: int = 0) -> tuple[object, int]:
         value, stop = decode_variant(data[pos:])
         return value, pos + stop
     try:
-        return _decode(data, pos)
+        return _DECODE(data, pos)
     except (IndexError, struct.error):  # a fixed-size read past the end
         raise DecodeError("truncated data") from None
 
@@ -285,3 +290,47 @@ def _decode(data: bytes, pos: int) -> tuple[object, int]:
             append = items.append
             append(value)
             remaining -= 1
+
+
+Decode = Callable[[bytes, int], tuple[object, int]]
+
+# The value classes the compiled loop builds, in the order it expects them.
+_COMPILED_CLASSES = (
+    gt.Vector2,
+    gt.Vector3,
+    gt.Vector2i,
+    gt.Color,
+    gt.StringName,
+    gt.PackedVector2Array,
+)
+
+
+def compiled_decoder() -> Decode | None:
+    """The compiled twin of the decoding loop, configured; ``None`` when it is not built.
+
+    ``trionet/_variant_speedups.c`` is built at install time when a C compiler is there
+    (it is optional: see ``pyproject.toml``).  It reads the common types itself and calls
+    this module's :data:`~trionet._variant_readers.READERS` for the others, so both
+    loops give the same value or the same refusal for every input (the tests run every
+    codec test through both, and compare them on random input).  Setting the environment
+    variable ``TRIONET_NO_SPEEDUPS`` to a non-empty value keeps the Python loop.
+    """
+    if os.environ.get("TRIONET_NO_SPEEDUPS"):
+        return None
+    try:
+        module = importlib.import_module("trionet._variant_speedups")
+    except ImportError:
+        return None
+    classes = tuple(
+        (cls, tuple(cls.__dict__[field.name] for field in attrs.fields(cls)))
+        for cls in _COMPILED_CLASSES
+    )
+    module.configure(DecodeError, READERS, _typed_container, classes)
+    decode: Decode = module.decode
+    return decode
+
+
+#: The decoding loop :func:`decode_variant` uses: the compiled one when it is built.
+PYTHON_DECODE: Decode = _decode
+COMPILED_DECODE = compiled_decoder()
+_DECODE: Decode = COMPILED_DECODE or PYTHON_DECODE

@@ -18,12 +18,31 @@ The bound is a count of events (``limit``); a producer checks :attr:`EventQueue.
 after each put and waits while it holds.  Lifecycle events (``terminate``, ``error``) may
 be put past the bound: they are at most a couple per connection, and holding them back
 would only delay the end.
+
+Lending the reading to the consumer
+-----------------------------------
+With a producer task reading the network and a consumer task answering, every message
+costs two task steps where a handler callback costs one: the producer wakes for the
+bytes, the consumer wakes for the event.  A queue given a ``pull`` function can save that
+step.  When the producer's put wakes a consumer that was waiting for it, the consumer is
+keeping up, and the producer lends it the reading (:meth:`~EventQueue.lend`): it parks, and a
+consumer that finds the queue empty calls ``pull()`` itself, in its own task.  ``pull``
+is the producer's read step (one receive, its events put here), so the order and content
+of events do not change; only which task waits for the bytes does.
+
+Reading comes back to the producer (:meth:`~EventQueue.take_back`) when ``pull`` meets
+something only the producer handles (the end of input, a failure), when every channel is
+closed, when the connection must end (the owner cancels the pull it is running), and when
+a consumer's send has to wait for the peer: then the producer reads ahead into the queue,
+as without lending, so that a peer that writes before it reads cannot dead-lock us.  While
+reading is lent and no consumer asks, nothing is read: the bytes wait in the kernel and
+TCP flow control holds the peer, as with a full queue.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import trio
@@ -40,15 +59,36 @@ class EventQueue(Generic[E]):
     channel is open are dropped (that is how a consumer that closed every end is handled).
     """
 
-    __slots__ = ("_finished", "_handles", "_items", "_producer", "_readers", "limit")
+    __slots__ = (
+        "_demand",
+        "_finished",
+        "_handles",
+        "_items",
+        "_lender",
+        "_producer",
+        "_pull",
+        "_pulling",
+        "_readers",
+        "lent",
+        "limit",
+    )
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, pull: Callable[[], Awaitable[None]] | None = None) -> None:
         self.limit = limit  # events held before the producer waits
         self._items: deque[E] = deque()  # events not taken yet, oldest first
         self._finished = False  # the producer is done: EndOfChannel once drained
         self._handles = 0  # open EventChannel handles; back to 0: nobody will read
         self._readers = trio.lowlevel.ParkingLot()  # consumers waiting for an event
         self._producer = trio.lowlevel.ParkingLot()  # the producer waiting for room
+        # Lending (see the module's docstring): the producer's read step, run by a
+        # consumer; whether reading is lent now; whether a consumer runs pull() now;
+        # whether a put woke a waiting consumer since the producer last looked; and the
+        # producer waiting for reading to come back.
+        self._pull = pull
+        self.lent = False
+        self._pulling = False
+        self._demand = False
+        self._lender = trio.lowlevel.ParkingLot()
 
     # -- producer side --------------------------------------------------------------------
 
@@ -63,6 +103,39 @@ class EventQueue(Generic[E]):
         self._items.append(event)
         if self._readers:
             self._readers.unpark()
+            self._demand = True
+
+    @property
+    def lendable(self) -> bool:
+        """Whether a consumer is keeping up, so the producer should :meth:`lend` reading.
+
+        True once a put has woken a consumer that was waiting for it (and reading can be
+        lent at all: the queue has a ``pull`` and someone reads it).
+        """
+        return self._demand and self._pull is not None and self._handles != 0
+
+    async def lend(self) -> None:
+        """Let consumers read (with ``pull``) until reading comes back; the producer's wait.
+
+        Cancelling it (the connection must end) takes reading back too; the owner must also
+        cancel a ``pull`` in progress, so that it stops waiting on the network.
+        """
+        self._demand = False
+        self.lent = True
+        if self._readers:  # a consumer is already waiting: it becomes the reader
+            self._readers.unpark()
+        try:
+            while self.lent or self._pulling:
+                await self._lender.park()
+        finally:
+            self.lent = False
+
+    def take_back(self) -> None:
+        """Reading goes back to the producer (callable from any task, idempotent)."""
+        if self.lent:
+            self.lent = False
+            if not self._pulling:
+                self._lender.unpark_all()
 
     @property
     def full(self) -> bool:
@@ -93,12 +166,27 @@ class EventQueue(Generic[E]):
     def _attach(self) -> None:
         self._handles += 1
 
+    async def _wait(self) -> None:
+        """A consumer's wait for an event: read with ``pull`` when reading is lent."""
+        if self.lent and not self._pulling:
+            assert self._pull is not None
+            self._pulling = True
+            try:
+                await self._pull()
+            finally:
+                self._pulling = False
+                if not self.lent:  # taken back while we read: the producer may go on
+                    self._lender.unpark_all()
+        else:
+            await self._readers.park()
+
     def _detach(self) -> None:
         self._handles -= 1
         if self._handles == 0:
             self._items.clear()
             self._producer.unpark_all()
             self._readers.unpark_all()
+            self.take_back()
 
 
 class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
@@ -163,7 +251,7 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
             try:
                 return self.receive_nowait()
             except trio.WouldBlock:
-                await self._queue._readers.park()
+                await self._queue._wait()
 
     async def __anext__(self) -> E:
         """The next event for ``async for`` (one coroutine less per event than the default)."""
@@ -172,7 +260,7 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
             try:
                 return self.receive_nowait()
             except trio.WouldBlock:
-                await self._queue._readers.park()
+                await self._queue._wait()
             except trio.EndOfChannel:
                 raise StopAsyncIteration from None
 

@@ -132,9 +132,14 @@ class TCPConnection:
         self._closed = trio.Event()  # the socket is closed (close/error delivered)
         self._consumer_done = trio.Event()  # iteration style: consumer moved past close
         self._events: EventChannel[TCPEvent] | None = None
+        self._queue: EventQueue[TCPEvent] | None = None
+        # Lent reading (events() style; see trionet._channel): the scope of a consumer's
+        # read in progress, and what it met that only the network task handles.
+        self._pull_scope: trio.CancelScope | None = None
+        self._handed_back: bytes | TransportError | None = None
         self._dispatcher: Dispatcher
         if handler is None:
-            queue = EventQueue[TCPEvent](EVENT_BUFFER)
+            self._queue = queue = EventQueue[TCPEvent](EVENT_BUFFER, self._pull)
             self._events = EventChannel(queue, TCPEventType.CLOSE, self._consumer_done.set)
             self._dispatcher = ChannelDispatcher(queue)
         else:
@@ -362,6 +367,10 @@ class TCPConnection:
         if not self._close_requested:
             self._close_requested = True
             self._close_deadline = trio.current_time() + self._close_timeout
+        if self._queue is not None:  # reading comes back: the network task ends the connection
+            self._queue.take_back()
+            if self._pull_scope is not None:
+                self._pull_scope.cancel()  # and a consumer reading for it stops waiting
         if self._interruptible and not (
             self._lifecycle.state is State.CONNECTING and self._pending
         ):
@@ -489,9 +498,22 @@ class TCPConnection:
         dispatcher = self._dispatcher
         start = dispatcher.start
         ip, port = self._ip, self._port
+        queue = self._queue if transport.can_lend else None
+        if queue is not None:
+            transport.on_send_wait = queue.take_back
         while not self._close_requested:
             self._interruptible = True
-            data = await transport.receive()
+            if queue is not None and queue.lendable:
+                await queue.lend()  # the consumer reads (see _pull) until it gives back
+                self._interruptible = False
+                handed_back, self._handed_back = self._handed_back, None
+                if handed_back is None:
+                    continue
+                if isinstance(handed_back, TransportError):
+                    raise handed_back
+                data = handed_back  # b"": the peer's FIN
+            else:
+                data = await transport.receive()
             self._interruptible = False
             if self._close_requested:
                 break  # terminate() came while the data was on its way: it is discarded
@@ -507,6 +529,32 @@ class TCPConnection:
                         await pending
                     except Exception as exc:
                         raise dispatcher.failure(event, exc) from exc
+
+    async def _pull(self) -> None:
+        """The read step of :meth:`_read`, run by an ``events()`` consumer reading is lent to.
+
+        Data becomes its ``data`` event here; the peer's FIN and failures are handed back
+        to the network task, which handles them as if it had read them itself.
+        """
+        transport, queue = self._transport, self._queue
+        assert transport is not None and queue is not None
+        with trio.CancelScope() as scope:
+            self._pull_scope = scope
+            try:
+                data = await transport.receive()
+            except TransportError as exc:
+                self._handed_back = exc
+                queue.take_back()
+                return
+            finally:
+                self._pull_scope = None
+        if scope.cancelled_caught or self._close_requested:
+            return  # the connection is ending: the network task winds it down
+        if not data:
+            self._handed_back = data
+            queue.take_back()
+        elif self._lifecycle.handle(Input.DATA):
+            queue.put(data_event(data, self._ip, self._port))
 
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""

@@ -158,6 +158,7 @@ class Transport:
         "eof_received",
         "eof_sent",
         "gate",
+        "on_send_wait",
         "pending",
         "send_timeout",
         "waiting",
@@ -182,6 +183,9 @@ class Transport:
         #: The reader is waiting for the peer: sends are not corked meanwhile (nobody would
         #: flush them).
         self.waiting = False
+        #: Called when a send has to wait for the peer to make room (only where
+        #: :attr:`can_lend`): a connection that lent its reading takes it back then.
+        self.on_send_wait: Callable[[], None] | None = None
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -203,6 +207,10 @@ class Transport:
 
     #: Whether :meth:`flush_nowait` can write without waiting (so corking is safe).
     can_cork = False
+    #: Whether a connection may lend its reading to an ``events()`` consumer: only where
+    #: a send that has to wait is seen (:attr:`on_send_wait`), so that reading can come
+    #: back to the network task then.
+    can_lend = False
 
     def flush_nowait(self) -> None:
         """Write what is pending if it can be done now, without waiting (or do nothing).
@@ -405,6 +413,8 @@ class SocketTransport(Transport):
                     try:
                         sent += sock.send(view[sent:])
                     except BlockingIOError:
+                        if self.on_send_wait is not None:
+                            self.on_send_wait()
                         # The timeout only costs something once the peer is slow.
                         if deadline == math.inf:
                             deadline = trio.current_time() + self.send_timeout
@@ -442,6 +452,7 @@ class SocketTransport(Transport):
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
 
     can_cork = True
+    can_lend = True
 
     def flush_nowait(self) -> None:
         """Write as much of what is pending as the socket takes now (never waits).

@@ -537,7 +537,8 @@ class TCPConnection:
         to the network task, which handles them as if it had read them itself.
         """
         transport, queue = self._transport, self._queue
-        assert transport is not None and queue is not None
+        assert transport is not None
+        assert queue is not None
         with trio.CancelScope() as scope:
             self._pull_scope = scope
             try:

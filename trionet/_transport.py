@@ -154,6 +154,7 @@ class Transport:
 
     __slots__ = (
         "broken",
+        "can_lend",
         "corked",
         "eof_received",
         "eof_sent",
@@ -186,6 +187,10 @@ class Transport:
         #: Called when a send has to wait for the peer to make room (only where
         #: :attr:`can_lend`): a connection that lent its reading takes it back then.
         self.on_send_wait: Callable[[], None] | None = None
+        #: Whether a connection may lend its reading to an ``events()`` consumer
+        #: (:mod:`trionet._channel`): only where a send that has to wait is seen, so that
+        #: reading can come back to the network task then.
+        self.can_lend = False
 
     # -- primitives ----------------------------------------------------------------------
 
@@ -207,10 +212,6 @@ class Transport:
 
     #: Whether :meth:`flush_nowait` can write without waiting (so corking is safe).
     can_cork = False
-    #: Whether a connection may lend its reading to an ``events()`` consumer: only where
-    #: a send that has to wait is seen (:attr:`on_send_wait`), so that reading can come
-    #: back to the network task then.
-    can_lend = False
 
     def flush_nowait(self) -> None:
         """Write what is pending if it can be done now, without waiting (or do nothing).
@@ -312,6 +313,15 @@ class StreamTransport(Transport):
     def __init__(self, stream: trio.abc.Stream) -> None:
         super().__init__()
         self.stream = stream  # the byte stream this transport owns
+        # A stream that says when a send waits (trionet.testing's memory streams do) lets
+        # the connection lend its reading, as a socket does.
+        if hasattr(stream, "on_send_wait"):
+            stream.on_send_wait = self._send_waits
+            self.can_lend = True
+
+    def _send_waits(self) -> None:
+        if self.on_send_wait is not None:
+            self.on_send_wait()
 
     async def _receive_some(self) -> bytes:
         try:
@@ -365,6 +375,7 @@ class SocketTransport(Transport):
 
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__()
+        self.can_lend = True  # _send_all sees a send that has to wait
         trio_socket = stream.socket
         # Own the descriptor as a plain (non-blocking) socket from here on.
         self._sock = socket.socket(
@@ -452,7 +463,6 @@ class SocketTransport(Transport):
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
 
     can_cork = True
-    can_lend = True
 
     def flush_nowait(self) -> None:
         """Write as much of what is pending as the socket takes now (never waits).

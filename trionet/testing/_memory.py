@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 
 import trio
 
@@ -89,6 +90,14 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
         self.max_chunk: int | None = None  # cap on the bytes one receive returns
         self.bytes_sent = 0  # total accepted by send_all
         self.bytes_received = 0  # total returned by receive_some
+        #: Called when a send is about to wait (a full buffer, a send delay), as a socket
+        #: send that would block; trionet's transport uses it to know when a consumer's
+        #: send waits for the peer (it then takes back the reading it lent).
+        self.on_send_wait: Callable[[], None] | None = None
+
+    def _send_waits(self) -> None:
+        if self.on_send_wait is not None:
+            self.on_send_wait()
 
     # -- faults -------------------------------------------------------------------------
 
@@ -122,6 +131,7 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write all of ``data``, waiting while the peer's buffer is full."""
         if self.send_delay:
+            self._send_waits()
             await trio.sleep(self.send_delay)
         pipe = self._out
         self._check(pipe)
@@ -135,6 +145,7 @@ class MemoryTCPStream(trio.abc.HalfCloseableStream):
                 break
             room = pipe.capacity - len(pipe.buffer)
             if room <= 0:
+                self._send_waits()
                 await pipe.changed.park()
                 continue
             pipe.buffer += view[:room]

@@ -313,7 +313,8 @@ async def test_a_waiting_send_takes_reading_back_so_the_peer_is_read() -> None:
                 received += len(await stream.receive_some(1 << 20))
             await stream.aclose()
     assert received == len(big)
-    assert queued_during_send and queued_during_send[0] > 0
+    assert queued_during_send
+    assert queued_during_send[0] > 0
 
 
 async def test_events_of_a_peer_that_stops_reading_stay_ordered() -> None:

@@ -114,11 +114,13 @@ class EventQueue(Generic[E]):
         """
         return self._demand and self._pull is not None and self._handles != 0
 
-    async def lend(self) -> None:
+    async def lend(self, duty: Callable[[], Awaitable[None]] | None = None) -> None:
         """Let consumers read (with ``pull``) until reading comes back; the producer's wait.
 
-        Cancelling it (the connection must end) takes reading back too; the owner must also
-        cancel a ``pull`` in progress, so that it stops waiting on the network.
+        ``duty`` runs in the producer each time :meth:`poke` wakes it while reading is lent
+        (the WebSocket connection flushes corked answers there).  Cancelling the wait (the
+        connection must end) takes reading back too; the owner must also cancel a ``pull``
+        in progress, so that it stops waiting on the network.
         """
         self._demand = False
         self.lent = True
@@ -127,8 +129,15 @@ class EventQueue(Generic[E]):
         try:
             while self.lent or self._pulling:
                 await self._lender.park()
+                if duty is not None and self.lent:
+                    await duty()
         finally:
             self.lent = False
+
+    def poke(self) -> None:
+        """Wake a producer that lent its reading, to run its ``duty`` (reading stays lent)."""
+        if self.lent:
+            self._lender.unpark_all()
 
     def take_back(self) -> None:
         """Reading goes back to the producer (callable from any task, idempotent)."""

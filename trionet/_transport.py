@@ -251,16 +251,20 @@ class Transport:
             pending += data
             return
         if pending:
+            # Cancelled before anything is written, the pending bytes stay for whoever
+            # writes next (the closing handshake does): they were accepted already.
+            await trio.lowlevel.checkpoint_if_cancelled()
             pending += data
             data = bytes(pending)
             pending.clear()
         await self._send_all(data)
 
     async def flush(self) -> None:
-        """Write what corked sends left in :attr:`pending`."""
+        """Write what corked sends left in :attr:`pending` (kept if cancelled before)."""
         if self.pending:
             async with self.gate:
                 if self.pending:
+                    await trio.lowlevel.checkpoint_if_cancelled()
                     data = bytes(self.pending)
                     self.pending.clear()
                     await self._send_all(data)
@@ -269,6 +273,7 @@ class Transport:
         """Send FIN once, after every pending send."""
         async with self.gate:
             if self.pending:
+                await trio.lowlevel.checkpoint_if_cancelled()
                 data = bytes(self.pending)
                 self.pending.clear()
                 await self._send_all(data)

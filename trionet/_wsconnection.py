@@ -11,6 +11,7 @@ import itertools
 import logging
 import math
 from collections import deque
+from functools import partial
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +39,7 @@ from ._wsevents import (
 from ._wsoptions import WebSocketOptions
 from ._wsproto import FrameLayer
 from ._wsstate import WSInput, WSLifecycle, WSState
+from ._wstask import pull
 from ._wstask import run as run_task
 from ._wsvalues import Message, Termination, check_close_code, payload_of
 
@@ -92,6 +94,7 @@ class WebSocketConnection:
         "_idle_since",
         "_interruptible",
         "_lifecycle",
+        "_handed_back",
         "_local_close",
         "_network_task",
         "_on_closed",
@@ -102,6 +105,7 @@ class WebSocketConnection:
         "_ping_sending",
         "_ping_written",
         "_protocol",
+        "_pull_scope",
         "_queue",
         "_read_scope",
         "_reading",
@@ -173,9 +177,13 @@ class WebSocketConnection:
         self._backlog_running = False  # a task is sending the backlog
         self._queue: EventQueue[WebSocketEvent] | None = None
         self._events: EventChannel[WebSocketEvent] | None = None
+        # Lent reading (events() style; see trionet._channel and _wstask.pull): the scope
+        # of a consumer's read in progress, and what it met that the network task handles.
+        self._pull_scope: trio.CancelScope | None = None
+        self._handed_back: Any = None
         self._dispatcher: Dispatcher
         if handler is None:
-            self._queue = EventQueue[WebSocketEvent](options.max_queue)
+            self._queue = EventQueue[WebSocketEvent](options.max_queue, partial(pull, self))
             self._events = EventChannel(self._queue)
             self._dispatcher = ChannelDispatcher(self._queue)
         else:
@@ -274,6 +282,9 @@ class WebSocketConnection:
             raise ConnectionClosedError(exc.record.message) from exc
         finally:
             gate.release()
+        queue = self._queue
+        if queue is not None and transport.pending and queue.lent:
+            queue.poke()  # the network task flushes once we give up control
 
     def terminate(self, code: int | None = None, message: str = "") -> Termination:
         """Start the closing handshake with ``code`` (default 1000) and end the connection.
@@ -317,6 +328,10 @@ class WebSocketConnection:
             if close is not None:
                 self._local_close = close
             self._close_deadline = trio.current_time() + self._options.close_timeout
+        if self._queue is not None:  # reading comes back: the network task does the closing
+            self._queue.take_back()
+            if self._pull_scope is not None:
+                self._pull_scope.cancel()  # and a consumer reading for it stops waiting
         if self._interruptible:
             self._read_scope.cancel()
         else:

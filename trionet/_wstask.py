@@ -25,7 +25,7 @@ from ._wsstate import WSInput, WSState
 if TYPE_CHECKING:
     from ._wsconnection import WebSocketConnection
 
-__all__ = ["run"]
+__all__ = ["pull", "run"]
 
 log = logging.getLogger("trionet.websocket")
 
@@ -175,7 +175,25 @@ async def _read_items(
     limit = conn._options.max_queue
     read_ahead = conn._options.read_ahead
     ahead = 0  # bytes of messages queued past a full events() queue
+    lender = queue if queue is not None and transport.can_lend else None
+    if lender is not None:
+        transport.on_send_wait = lender.take_back
     while not conn._close_requested:
+        if not data and lender is not None and lender.lendable:
+            # The consumer keeps up: it reads (see pull) until it hands something back.
+            # Meanwhile its corked answers are flushed here when it pokes us.
+            conn._interruptible = True
+            await lender.lend(transport.flush)
+            conn._interruptible = False
+            handed_back, conn._handed_back = conn._handed_back, None
+            if handed_back is None:
+                continue
+            if isinstance(handed_back, TransportError):
+                raise handed_back
+            if isinstance(handed_back, tuple):
+                return handed_back  # CLOSED or FAILED
+            await _peer_dropped(conn)  # b"": the peer closed TCP without a close frame
+            return None
         if not data:
             conn._interruptible = conn._reading = True
             data = await transport.receive()
@@ -226,6 +244,59 @@ async def _read_items(
             # before it waits for the peer, after the consumer had its turn.)
             await transport.flush()
     return None
+
+
+async def pull(conn: WebSocketConnection) -> None:
+    """The read step of :func:`_read_items`, run by an ``events()`` consumer (lent reading).
+
+    Messages become ``message`` events here and pongs are answered; a close frame, a
+    protocol failure, the end of the stream and transport failures are handed back to the
+    network task, which goes on as if it had read them itself.
+    """
+    transport, frames, queue = conn._transport, conn._frames, conn._queue
+    assert transport is not None
+    assert frames is not None
+    assert queue is not None
+    data = b""
+    with trio.CancelScope() as scope:
+        conn._pull_scope = scope
+        conn._reading = True
+        try:
+            data = await transport.receive()
+        except TransportError as exc:
+            conn._handed_back = exc
+            queue.take_back()
+            return
+        finally:
+            conn._reading = False
+            conn._pull_scope = None
+    if scope.cancelled_caught or conn._close_requested:
+        return  # the connection is ending: the network task winds it down
+    conn._received += 1
+    if not data:
+        conn._handed_back = data
+        queue.take_back()
+        return
+    items = frames.feed(data)
+    if frames.outgoing:
+        try:
+            await _send_outgoing(conn)
+        except TransportError as exc:
+            conn._handed_back = exc
+            queue.take_back()
+            return
+    lifecycle = conn._lifecycle
+    for item in items:
+        kind = item[0]
+        if kind == MESSAGE:
+            if lifecycle.handle(WSInput.MESSAGE):
+                queue.put(message_event(item[1]))
+        elif kind != PONG:
+            conn._handed_back = item  # the messages before it are queued already
+            queue.take_back()
+            return
+    if transport.pending:
+        queue.poke()
 
 
 async def _send_outgoing(conn: WebSocketConnection) -> None:

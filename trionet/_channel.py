@@ -136,7 +136,7 @@ class EventQueue(Generic[E]):
 
     def poke(self) -> None:
         """Wake a producer that lent its reading, to run its ``duty`` (reading stays lent)."""
-        if self.lent:
+        if self.lent and self._lender:  # not woken already
             self._lender.unpark_all()
 
     def take_back(self) -> None:

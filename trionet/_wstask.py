@@ -262,6 +262,8 @@ async def pull(conn: WebSocketConnection) -> None:
         conn._pull_scope = scope
         conn._reading = True
         try:
+            if transport.pending:  # our answers first: the peer may be waiting for them
+                await transport.flush()
             data = await transport.receive()
         except TransportError as exc:
             conn._handed_back = exc

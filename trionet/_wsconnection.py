@@ -11,8 +11,8 @@ import itertools
 import logging
 import math
 from collections import deque
-from functools import partial
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -89,12 +89,12 @@ class WebSocketConnection:
         "_events",
         "_failure",
         "_frames",
+        "_handed_back",
         "_handler",
         "_id",
         "_idle_since",
         "_interruptible",
         "_lifecycle",
-        "_handed_back",
         "_local_close",
         "_network_task",
         "_on_closed",

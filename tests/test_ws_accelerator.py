@@ -4,6 +4,7 @@
   masker, over random payloads cut at random places.
 * Server data frames built by trionet against the frames wsproto builds.
 * Another wsproto connection in the same process keeps wsproto's masker.
+* The plain-path shortcut of the request parser against urlsplit, unquote and parse_qsl.
 """
 
 from __future__ import annotations
@@ -91,3 +92,29 @@ def test_other_wsproto_users_keep_wsprotos_masker() -> None:
     assert [e.data for e in other.events()] == [b"hello"]
     assert type(other._proto._frame_decoder) is FrameDecoder
     assert type(decoder.masker) in (XorMaskerSimple, type(None))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=st.text(st.sampled_from("/abcXYZ09-._~!$&'()*+,;=:@%?#"), min_size=1, max_size=24).map(
+        lambda t: "/" + t
+    )
+)
+def test_plain_path_fast_path_matches_urlsplit(target: str) -> None:
+    # parse_request skips urlsplit/unquote/parse_qsl for a plain path: the same result.
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    head = f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode("ascii")
+    request, _raw = parse_request(head, LIMITS, ("127.0.0.1", 1))
+    split = urlsplit(target)
+    assert request.path == (unquote(split.path) or "/")
+    expected: dict[str, object] = {}
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        previous = expected.get(name)
+        if previous is None:
+            expected[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            expected[name] = [previous, value]
+    assert request.query == expected

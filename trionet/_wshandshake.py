@@ -172,15 +172,19 @@ def parse_request(
         url = target.decode("ascii")
     except UnicodeDecodeError:
         raise Refusal(400, "the request target is not ASCII") from None
-    split = urlsplit(url)
+    if url[:1] == "/" and url[:2] != "//" and not any(c in url for c in "?%#"):
+        path, query = url, _multi(())  # the usual plain path: nothing to split or unquote
+    else:
+        split = urlsplit(url)
+        path, query = unquote(split.path) or "/", _multi(parse_qsl(split.query, True))
     headers = _multi((n.decode("latin-1"), v.decode("latin-1")) for n, v in raw)
     offered = headers.get("sec-websocket-protocol", "")
     joined = ",".join(offered) if isinstance(offered, list) else offered
     request = WebSocketRequest(
         method=method.decode("ascii"),
         url=url,
-        path=unquote(split.path) or "/",
-        query=_multi(parse_qsl(split.query, keep_blank_values=True)),
+        path=path,
+        query=query,
         headers=headers,
         remote_address=remote_address,
         subprotocols=tuple(p.strip() for p in joined.split(",") if p.strip()),

@@ -91,13 +91,23 @@ async def run(conn: WebSocketConnection, *, task_status: Any = trio.TASK_STATUS_
             conn._sent_close = (int(CloseCode.INTERNAL_ERROR), "")
             await _feed(conn, WSInput.FAIL, (record,))
     finally:
+        close_timeout = conn._options.close_timeout
         if not conn._close_requested:
-            conn._close_deadline = trio.current_time() + conn._options.close_timeout
+            conn._close_deadline = trio.current_time() + close_timeout
+        wound_down = released = False
         with trio.CancelScope(shield=True, deadline=conn._close_deadline) as ending:
             await _wind_down(conn)
-        with trio.CancelScope(shield=True) as releasing:
-            releasing.deadline = trio.current_time() + conn._options.close_timeout
-            await _release(conn, timed_out=ending.cancelled_caught)
+            wound_down = True
+            if not ending.cancel_called:
+                # on_terminate gets a budget of its own; in time, the same (shielded)
+                # scope carries it: one scope less per connection than a second one.
+                ending.deadline = trio.current_time() + close_timeout
+                released = True
+                await _release(conn, timed_out=False)
+        if not released:
+            with trio.CancelScope(shield=True) as releasing:
+                releasing.deadline = trio.current_time() + close_timeout
+                await _release(conn, timed_out=not wound_down)
 
 
 async def _open(conn: WebSocketConnection) -> bool:

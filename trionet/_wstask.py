@@ -162,13 +162,17 @@ async def _read(conn: WebSocketConnection, first: bytes) -> None:
         item = await _read_items(conn, transport, first)
     finally:
         transport.corked = False
-    await transport.flush()
-    if item is None:
-        return
-    if item[0] == CLOSED:
+    if item is not None and item[0] == CLOSED:
         conn._peer_close = (item[1], item[2])
+        # PEER_CLOSE delivers no event, so nothing runs before the closing: a server's
+        # close frame (corked now) goes out with its FIN in _wind_down, one write and one
+        # scheduler pass for both.
+        if conn._server is None:
+            await transport.flush()
         await _feed(conn, WSInput.PEER_CLOSE)
-    else:
+        return
+    await transport.flush()
+    if item is not None:  # FAILED
         await _protocol_failure(conn, item[1], item[2])
 
 
@@ -363,18 +367,24 @@ async def _wind_down(conn: WebSocketConnection) -> None:
             if frames.outgoing:
                 data = bytes(frames.outgoing) + data
                 frames.outgoing.clear()
-            if data:
-                await transport.send(data)
-            if conn._peer_close is None and not conn._parser_failed:
-                await _await_peer_close(conn)
-            if frames.closed and conn._server is not None:
-                # Both close frames are through: the server closes TCP first (RFC 6455
-                # 7.1.1) and does not wait for a client that keeps its side open.
-                await transport.send_eof()
+            if conn._peer_close is not None and frames.closed and conn._server is not None:
+                # The peer closed first (the usual end): our close frame (given here or
+                # corked by _read) goes out with the FIN, the server closing TCP first
+                # (RFC 6455 7.1.1).
+                await transport.send_eof(data)
             else:
-                # FIN, then read until the peer's: closing with unread data would send
-                # an RST, which can destroy our close frame before the peer reads it.
-                await transport.close_orderly()
+                if data:
+                    await transport.send(data)
+                if conn._peer_close is None and not conn._parser_failed:
+                    await _await_peer_close(conn)
+                if frames.closed and conn._server is not None:
+                    # Both close frames are through: the server closes TCP first and does
+                    # not wait for a client that keeps its side open.
+                    await transport.send_eof()
+                else:
+                    # FIN, then read until the peer's: closing with unread data would send
+                    # an RST, which can destroy our close frame before the peer reads it.
+                    await transport.close_orderly()
         except TransportError as exc:
             conn._record(exc.record)
     if transport is not None:

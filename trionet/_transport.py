@@ -466,14 +466,14 @@ class SocketTransport(Transport):
     async def aclose(self) -> None:
         """Close the socket now (idempotent); tasks waiting on it are woken first.
 
-        Closing an already closed transport returns at once, without a scheduler pass:
-        the connections close in their wind-down and make sure again when they release.
+        Closing is one system call that never blocks, so this returns without a pass of
+        the scheduler: it is the last step of a connection's end, and a pass here would
+        only delay the ``terminate`` that follows.
         """
         sock = self._sock
         if sock.fileno() != -1:
             trio.lowlevel.notify_closing(sock)
             sock.close()
-            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def set_no_delay(self, enabled: bool) -> None:
         """Set ``TCP_NODELAY``."""

@@ -673,3 +673,22 @@ async def test_ipv6_loopback_and_same_port_for_every_address() -> None:
     finally:
         trio.socket.set_custom_hostname_resolver(previous)
     assert {recorder.events[0].ip for recorder in echo.recorders} == {"::1", "127.0.0.1"}
+
+
+@pytest.mark.parametrize("no_delay", [False, True])
+async def test_accepted_sockets_get_the_no_delay_asked_for(no_delay: bool) -> None:
+    # trio's SocketStream turns Nagle off; the transport sets the option only to change it.
+    seen: list[int] = []
+
+    async def serve(conn: TCPConnection) -> None:
+        transport = conn._transport
+        assert transport is not None
+        sock = transport._sock  # type: ignore[attr-defined]
+        seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    with trio.fail_after(10):
+        async with TCPListener.new(0, serve, host=HOST, no_delay=no_delay) as listener:
+            stream = await trio.open_tcp_stream(HOST, listener.port)
+            assert await stream.receive_some(8) == b""  # serve returned: the server closed
+            await stream.aclose()
+    assert seen == [int(no_delay)]

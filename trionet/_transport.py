@@ -385,11 +385,12 @@ class SocketTransport(Transport):
     registration, an epoll wake-up and a failed ``recv`` are saved.
     """
 
-    __slots__ = ("_sock",)
+    __slots__ = ("_no_delay", "_sock")
 
     def __init__(self, stream: trio.SocketStream) -> None:
         super().__init__()
         self.can_lend = True  # _send_all sees a send that has to wait
+        self._no_delay = True  # trio.SocketStream turns Nagle's algorithm off
         trio_socket = stream.socket
         # Own the descriptor as a plain (non-blocking) socket from here on.
         self._sock = socket.socket(
@@ -476,8 +477,10 @@ class SocketTransport(Transport):
             sock.close()
 
     def set_no_delay(self, enabled: bool) -> None:
-        """Set ``TCP_NODELAY``."""
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+        """Set ``TCP_NODELAY`` (no system call when it is set that way already)."""
+        if enabled != self._no_delay:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
+            self._no_delay = enabled
 
     can_cork = True
 

@@ -169,8 +169,8 @@ class EchoServer:
     @property
     def lent(self) -> bool:
         assert self.conn is not None
-        assert self.conn._queue is not None
-        return self.conn._queue.lent
+        assert self.conn._lending is not None
+        return self.conn._lending.queue.lent
 
 
 async def round_trips(stream: trio.SocketStream, count: int) -> None:
@@ -296,8 +296,8 @@ async def test_a_waiting_send_takes_reading_back_so_the_peer_is_read() -> None:
                 await conn.send(b"k")
             elif event.data == b"go":
                 await conn.send(big)
-                assert conn._queue is not None
-                queued_during_send.append(len(conn._queue))
+                assert conn._lending is not None
+                queued_during_send.append(len(conn._lending.queue))
 
     with trio.fail_after(20):
         async with TCPListener.new(0, serve, host=HOST) as listener:

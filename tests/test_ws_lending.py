@@ -59,8 +59,8 @@ class EventsEcho:
     @property
     def lent(self) -> bool:
         assert self.conn is not None
-        assert self.conn._queue is not None
-        return self.conn._queue.lent
+        assert self.conn._lending is not None
+        return self.conn._lending.queue.lent
 
 
 async def echo_round_trips(client: Any, count: int) -> None:

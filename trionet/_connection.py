@@ -23,6 +23,7 @@ from ._handlers import (
     HandlerFailure,
     resolve_callbacks,
 )
+from ._lending import LentReading
 from ._state import Input, Lifecycle, State
 from ._transport import TransportError, open_transport
 from ._util import (
@@ -132,14 +133,11 @@ class TCPConnection:
         self._closed = trio.Event()  # the socket is closed (close/error delivered)
         self._consumer_done = trio.Event()  # iteration style: consumer moved past close
         self._events: EventChannel[TCPEvent] | None = None
-        self._queue: EventQueue[TCPEvent] | None = None
-        # Lent reading (events() style; see trionet._channel): the scope of a consumer's
-        # read in progress, and what it met that only the network task handles.
-        self._pull_scope: trio.CancelScope | None = None
-        self._handed_back: bytes | TransportError | None = None
+        self._lending: LentReading | None = None  # events() style: see trionet._channel
         self._dispatcher: Dispatcher
         if handler is None:
-            self._queue = queue = EventQueue[TCPEvent](EVENT_BUFFER, self._pull)
+            queue = EventQueue[TCPEvent](EVENT_BUFFER, self._pull)
+            self._lending = LentReading(queue)
             self._events = EventChannel(queue, TCPEventType.CLOSE, self._consumer_done.set)
             self._dispatcher = ChannelDispatcher(queue)
         else:
@@ -367,10 +365,8 @@ class TCPConnection:
         if not self._close_requested:
             self._close_requested = True
             self._close_deadline = trio.current_time() + self._close_timeout
-        if self._queue is not None:  # reading comes back: the network task ends the connection
-            self._queue.take_back()
-            if self._pull_scope is not None:
-                self._pull_scope.cancel()  # and a consumer reading for it stops waiting
+        if self._lending is not None:  # reading comes back: the network task ends it
+            self._lending.reclaim()
         if self._interruptible and not (
             self._lifecycle.state is State.CONNECTING and self._pending
         ):
@@ -498,20 +494,20 @@ class TCPConnection:
         dispatcher = self._dispatcher
         start = dispatcher.start
         ip, port = self._ip, self._port
-        queue = self._queue if transport.can_lend else None
-        if queue is not None:
-            transport.on_send_wait = queue.take_back
+        lending = self._lending
+        if lending is not None and not lending.start(transport):
+            lending = None
         while not self._close_requested:
             self._interruptible = True
-            if queue is not None and queue.lendable:
-                await queue.lend()  # the consumer reads (see _pull) until it gives back
+            if lending is not None and lending.queue.lendable:
+                # The consumer reads (see _pull) until it hands something back.
+                handed_back = await lending.lend()
                 self._interruptible = False
-                handed_back, self._handed_back = self._handed_back, None
                 if handed_back is None:
                     continue
                 if isinstance(handed_back, TransportError):
                     raise handed_back
-                data = handed_back  # b"": the peer's FIN
+                data = b""  # the peer's FIN
             else:
                 data = await transport.receive()
             self._interruptible = False
@@ -536,26 +532,14 @@ class TCPConnection:
         Data becomes its ``data`` event here; the peer's FIN and failures are handed back
         to the network task, which handles them as if it had read them itself.
         """
-        transport, queue = self._transport, self._queue
+        transport, lending = self._transport, self._lending
         assert transport is not None
-        assert queue is not None
-        with trio.CancelScope() as scope:
-            self._pull_scope = scope
-            try:
-                data = await transport.receive()
-            except TransportError as exc:
-                self._handed_back = exc
-                queue.take_back()
-                return
-            finally:
-                self._pull_scope = None
-        if scope.cancelled_caught or self._close_requested:
-            return  # the connection is ending: the network task winds it down
-        if not data:
-            self._handed_back = data
-            queue.take_back()
-        elif self._lifecycle.handle(Input.DATA):
-            queue.put(data_event(data, self._ip, self._port))
+        assert lending is not None
+        data = await lending.receive(transport)
+        if data is None or self._close_requested:
+            return  # handed back, or the connection is ending: the network task goes on
+        if self._lifecycle.handle(Input.DATA):
+            lending.queue.put(data_event(data, self._ip, self._port))
 
     async def _wind_down(self) -> None:
         """Deliver ``close``/``error`` if still due, then close the socket (bounded)."""

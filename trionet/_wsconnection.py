@@ -28,6 +28,7 @@ from ._handlers import (
     HandlerFailure,
     resolve_callbacks,
 )
+from ._lending import LentReading
 from ._transport import Transport, TransportError
 from ._util import call_soon_in, current_token
 from ._wsevents import (
@@ -89,11 +90,11 @@ class WebSocketConnection:
         "_events",
         "_failure",
         "_frames",
-        "_handed_back",
         "_handler",
         "_id",
         "_idle_since",
         "_interruptible",
+        "_lending",
         "_lifecycle",
         "_local_close",
         "_network_task",
@@ -105,7 +106,6 @@ class WebSocketConnection:
         "_ping_sending",
         "_ping_written",
         "_protocol",
-        "_pull_scope",
         "_queue",
         "_read_scope",
         "_reading",
@@ -177,13 +177,11 @@ class WebSocketConnection:
         self._backlog_running = False  # a task is sending the backlog
         self._queue: EventQueue[WebSocketEvent] | None = None
         self._events: EventChannel[WebSocketEvent] | None = None
-        # Lent reading (events() style; see trionet._channel and _wstask.pull): the scope
-        # of a consumer's read in progress, and what it met that the network task handles.
-        self._pull_scope: trio.CancelScope | None = None
-        self._handed_back: Any = None
+        self._lending: LentReading | None = None  # events() style: see _wstask.pull
         self._dispatcher: Dispatcher
         if handler is None:
             self._queue = EventQueue[WebSocketEvent](options.max_queue, partial(pull, self))
+            self._lending = LentReading(self._queue)
             self._events = EventChannel(self._queue)
             self._dispatcher = ChannelDispatcher(self._queue)
         else:
@@ -328,10 +326,8 @@ class WebSocketConnection:
             if close is not None:
                 self._local_close = close
             self._close_deadline = trio.current_time() + self._options.close_timeout
-        if self._queue is not None:  # reading comes back: the network task does the closing
-            self._queue.take_back()
-            if self._pull_scope is not None:
-                self._pull_scope.cancel()  # and a consumer reading for it stops waiting
+        if self._lending is not None:  # reading comes back: the network task closes
+            self._lending.reclaim()
         if self._interruptible:
             self._read_scope.cancel()
         else:

@@ -189,17 +189,16 @@ async def _read_items(
     limit = conn._options.max_queue
     read_ahead = conn._options.read_ahead
     ahead = 0  # bytes of messages queued past a full events() queue
-    lender = queue if queue is not None and transport.can_lend else None
-    if lender is not None:
-        transport.on_send_wait = lender.take_back
+    lending = conn._lending
+    if lending is not None and not lending.start(transport):
+        lending = None
     while not conn._close_requested:
-        if not data and lender is not None and lender.lendable:
+        if not data and lending is not None and lending.queue.lendable:
             # The consumer keeps up: it reads (see pull) until it hands something back.
             # Meanwhile its corked answers are flushed here when it pokes us.
             conn._interruptible = True
-            await lender.lend(transport.flush)
+            handed_back = await lending.lend(transport.flush)
             conn._interruptible = False
-            handed_back, conn._handed_back = conn._handed_back, None
             if handed_back is None:
                 continue
             if isinstance(handed_back, TransportError):
@@ -267,40 +266,26 @@ async def pull(conn: WebSocketConnection) -> None:
     protocol failure, the end of the stream and transport failures are handed back to the
     network task, which goes on as if it had read them itself.
     """
-    transport, frames, queue = conn._transport, conn._frames, conn._queue
+    transport, frames, lending = conn._transport, conn._frames, conn._lending
     assert transport is not None
     assert frames is not None
-    assert queue is not None
-    data = b""
-    with trio.CancelScope() as scope:
-        conn._pull_scope = scope
-        conn._reading = True
-        try:
-            if transport.pending:  # our answers first: the peer may be waiting for them
-                await transport.flush()
-            data = await transport.receive()
-        except TransportError as exc:
-            conn._handed_back = exc
-            queue.take_back()
-            return
-        finally:
-            conn._reading = False
-            conn._pull_scope = None
-    if scope.cancelled_caught or conn._close_requested:
-        return  # the connection is ending: the network task winds it down
+    assert lending is not None
+    conn._reading = True
+    try:
+        data = await lending.receive(transport)
+    finally:
+        conn._reading = False
+    if data is None or conn._close_requested:
+        return  # handed back, or the connection is ending: the network task goes on
     conn._received += 1
-    if not data:
-        conn._handed_back = data
-        queue.take_back()
-        return
     items = frames.feed(data)
     if frames.outgoing:
         try:
             await _send_outgoing(conn)
         except TransportError as exc:
-            conn._handed_back = exc
-            queue.take_back()
+            lending.hand_back(exc)
             return
+    queue = lending.queue
     lifecycle = conn._lifecycle
     for item in items:
         kind = item[0]
@@ -308,8 +293,7 @@ async def pull(conn: WebSocketConnection) -> None:
             if lifecycle.handle(WSInput.MESSAGE):
                 queue.put(message_event(item[1]))
         elif kind != PONG:
-            conn._handed_back = item  # the messages before it are queued already
-            queue.take_back()
+            lending.hand_back(item)  # the messages before it are queued already
             return
     if transport.pending:
         queue.poke()

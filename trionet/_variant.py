@@ -340,6 +340,10 @@ def bytes_to_var(data: bytes | bytearray | memoryview, allow_objects: bool = Fal
     script.  Each refusal is logged (logger ``trionet.godot``, level WARNING) with the
     reason and the offset.
 
+    The decoding loop runs in C when trionet's optional extension was built at install
+    time (a C compiler was there), in Python otherwise; both give the same result for every
+    input (see the codec's explanation page).
+
     Limits: nesting deeper than 1024 (Godot's limit); a count or length larger than the
     bytes left (checked before anything is allocated, so a Dictionary claiming a billion
     entries fails at once).  Memory used is at most about 16 times ``len(data)``

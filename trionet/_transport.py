@@ -200,6 +200,13 @@ class Transport:
     async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
         raise NotImplementedError
 
+    def receive_nowait(self) -> bytes | None:
+        """The next chunk if one is there now (``b""`` at EOF), else ``None``; never waits.
+
+        Transports that cannot tell without waiting always return ``None``.
+        """
+        return None
+
     async def _shutdown_write(self) -> None:
         """Send FIN (the socket transport does it without a scheduler pass of its own)."""
         raise NotImplementedError
@@ -425,6 +432,19 @@ class SocketTransport(Transport):
             raise _broken(exc, "receive") from exc
         if not retried:
             await trio.lowlevel.cancel_shielded_checkpoint()
+        return data
+
+    def receive_nowait(self) -> bytes | None:
+        """The next chunk if the socket has one now (``b""`` at EOF), else ``None``."""
+        try:
+            data = self._sock.recv(RECEIVE_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            self.broken = True
+            raise _broken(exc, "receive") from exc
+        if not data:
+            self.eof_received = True
         return data
 
     async def _send_all(self, data: bytes | bytearray | memoryview) -> None:

@@ -371,30 +371,3 @@ async def test_event_types_are_events() -> None:
     data = [event for event in events if event.type == "data"]
     assert [event.data for event in data] == [b"a", b"b", b"c"]
     assert all(isinstance(event, TCPEvent) and event.port for event in data)
-
-
-async def test_receive_nowait_reads_only_what_is_there() -> None:
-    # The lent read's fast path: no wait, None when empty, b"" (and eof_received) at EOF.
-    from trionet._transport import open_transport
-
-    with trio.fail_after(10):
-        listener = (await trio.open_tcp_listeners(0, host=HOST))[0]
-        async with listener:
-            port = listener.socket.getsockname()[1]
-            client = await trio.open_tcp_stream(HOST, port)
-            transport = open_transport(await listener.accept())
-            try:
-                assert transport.can_lend
-                assert transport.receive_nowait() is None
-                await client.send_all(b"ready")
-                got = b""
-                while len(got) < 5:
-                    await trio.lowlevel.wait_readable(transport._sock)  # type: ignore[attr-defined]
-                    got += transport.receive_nowait() or b""
-                assert got == b"ready"
-                await client.aclose()
-                await trio.lowlevel.wait_readable(transport._sock)  # type: ignore[attr-defined]
-                assert transport.receive_nowait() == b""
-                assert transport.eof_received
-            finally:
-                await transport.aclose()

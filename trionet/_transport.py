@@ -399,11 +399,18 @@ class SocketTransport(Transport):
         self.can_lend = True  # _send_all sees a send that has to wait
         self._no_delay = True  # trio.SocketStream turns Nagle's algorithm off
         trio_socket = stream.socket
-        # Own the descriptor as a plain (non-blocking) socket from here on.
-        self._sock = socket.socket(
-            trio_socket.family, trio_socket.type, trio_socket.proto, trio_socket.detach()
-        )
-        self._sock.setblocking(False)
+        # Own the descriptor as a plain non-blocking socket from here on: trio's own (its
+        # wrapper keeps the stdlib socket as ``_sock`` and has no finalizer), or else a new
+        # one on the detached descriptor.  Taking trio's saves a socket object and a
+        # system call per connection.
+        inner = getattr(trio_socket, "_sock", None)
+        if type(inner) is socket.socket and inner.gettimeout() == 0.0:
+            self._sock = inner
+        else:
+            self._sock = socket.socket(
+                trio_socket.family, trio_socket.type, trio_socket.proto, trio_socket.detach()
+            )
+            self._sock.setblocking(False)
 
     async def _receive_some(self) -> bytes:
         sock = self._sock

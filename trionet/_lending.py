@@ -41,11 +41,17 @@ class LentReading:
         """The network task's wait while the consumer reads: what it handed back, or ``None``.
 
         ``None`` means the reading came back with nothing to handle (a waiting send, the
-        channels closed); otherwise the result is the ``TransportError``, the ``b""`` of
-        the peer's FIN, or what the connection's read step handed back.
+        channels closed); otherwise the result is the ``b""`` of the peer's FIN or what
+        the connection's read step handed back.
+
+        Raises:
+            TransportError: the consumer's read failed; the network task handles it as
+                if its own read had.
         """
         await self.queue.lend(duty)
         handed_back, self._handed_back = self._handed_back, None
+        if isinstance(handed_back, TransportError):
+            raise handed_back
         return handed_back
 
     def hand_back(self, what: object) -> None:

@@ -143,8 +143,6 @@ async def _read(conn: TCPConnection) -> None:
             conn._interruptible = False
             if handed_back is None:
                 continue
-            if isinstance(handed_back, TransportError):
-                raise handed_back
             data = b""  # the peer's FIN
         else:
             data = await transport.receive()

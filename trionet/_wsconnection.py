@@ -281,7 +281,7 @@ class WebSocketConnection:
         finally:
             gate.release()
         queue = self._queue
-        if queue is not None and transport.pending and queue.lent:
+        if queue is not None and transport.pending:
             queue.poke()  # the network task flushes once we give up control
 
     def terminate(self, code: int | None = None, message: str = "") -> Termination:

@@ -201,8 +201,6 @@ async def _read_items(
             conn._interruptible = False
             if handed_back is None:
                 continue
-            if isinstance(handed_back, TransportError):
-                raise handed_back
             if isinstance(handed_back, tuple):
                 return handed_back  # CLOSED or FAILED
             await _peer_dropped(conn)  # b"": the peer closed TCP without a close frame

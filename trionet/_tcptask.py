@@ -18,6 +18,7 @@ from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType, data_event
 from ._handlers import HandlerFailure
 from ._state import Input, State
 from ._transport import TransportError, open_transport
+from ._util import end_within
 
 if TYPE_CHECKING:
     from ._connection import TCPConnection
@@ -78,12 +79,13 @@ async def run(conn: TCPConnection, *, task_status: Any = trio.TASK_STATUS_IGNORE
         # drain), counted from the close request, or from now if the scope was cancelled.
         if not conn._close_requested:
             conn._close_deadline = trio.current_time() + conn._close_timeout
-        with trio.CancelScope(shield=True, deadline=conn._close_deadline) as ending:
-            await _wind_down(conn)
         # on_terminate gets a budget of its own: it must run even after a timeout.
-        with trio.CancelScope(shield=True) as releasing:
-            releasing.deadline = trio.current_time() + conn._close_timeout
-            await _release(conn, timed_out=ending.cancelled_caught)
+        await end_within(
+            conn._close_deadline,
+            conn._close_timeout,
+            lambda: _wind_down(conn),
+            lambda timed_out: _release(conn, timed_out=timed_out),
+        )
 
 
 async def _open(conn: TCPConnection) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import trio
@@ -105,3 +105,30 @@ async def unwrap_body_error() -> AsyncIterator[None]:
         if len(group.exceptions) == 1 and not isinstance(group.exceptions[0], BaseExceptionGroup):
             raise group.exceptions[0] from None
         raise
+
+
+async def end_within(
+    deadline: float,
+    budget: float,
+    wind_down: Callable[[], Awaitable[None]],
+    release: Callable[[bool], Awaitable[None]],
+) -> None:
+    """A connection's end: ``wind_down`` until ``deadline``, then ``release`` with a budget.
+
+    Both run shielded.  ``release(timed_out)`` always gets ``budget`` seconds of its own
+    (``terminate`` must be delivered even after a wind-down that ran out of time).  When
+    the wind-down is in time, the same scope carries the release: one cancel scope per
+    connection instead of two (a scope costs as much as a few system calls).
+    """
+    wound_down = released = False
+    with trio.CancelScope(shield=True, deadline=deadline) as ending:
+        await wind_down()
+        wound_down = True
+        if not ending.cancel_called:
+            ending.deadline = trio.current_time() + budget
+            released = True
+            await release(False)
+    if not released:
+        with trio.CancelScope(shield=True) as releasing:
+            releasing.deadline = trio.current_time() + budget
+            await release(not wound_down)

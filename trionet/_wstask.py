@@ -18,6 +18,7 @@ from ._events import ErrorCode, ErrorRecord
 from ._exceptions import ConnectionClosedError
 from ._handlers import HandlerFailure
 from ._transport import Transport, TransportError
+from ._util import end_within
 from ._wsevents import CloseCode, WebSocketEvent, WebSocketEventType, message_event
 from ._wsproto import CLOSED, FAILED, MESSAGE, PONG
 from ._wsstate import WSInput, WSState
@@ -94,20 +95,12 @@ async def run(conn: WebSocketConnection, *, task_status: Any = trio.TASK_STATUS_
         close_timeout = conn._options.close_timeout
         if not conn._close_requested:
             conn._close_deadline = trio.current_time() + close_timeout
-        wound_down = released = False
-        with trio.CancelScope(shield=True, deadline=conn._close_deadline) as ending:
-            await _wind_down(conn)
-            wound_down = True
-            if not ending.cancel_called:
-                # on_terminate gets a budget of its own; in time, the same (shielded)
-                # scope carries it: one scope less per connection than a second one.
-                ending.deadline = trio.current_time() + close_timeout
-                released = True
-                await _release(conn, timed_out=False)
-        if not released:
-            with trio.CancelScope(shield=True) as releasing:
-                releasing.deadline = trio.current_time() + close_timeout
-                await _release(conn, timed_out=not wound_down)
+        await end_within(
+            conn._close_deadline,
+            close_timeout,
+            lambda: _wind_down(conn),
+            lambda timed_out: _release(conn, timed_out=timed_out),
+        )
 
 
 async def _open(conn: WebSocketConnection) -> bool:

@@ -267,6 +267,22 @@ class Transport:
             pending.clear()
         await self._send_all(data)
 
+    async def send_eager(self, data: bytes | bytearray | memoryview) -> None:
+        """:meth:`send`, minus the pass of the scheduler when the socket takes it all now.
+
+        For a write that the caller follows with a step that yields anyway (a handshake's
+        answer is followed by the first read, a server's close frame by the close): the
+        pass a send ends with would only delay that step.  Data the socket cannot take at
+        once is sent as :meth:`send` would, after what was pending.
+        """
+        if not self.can_cork or self.gate._held or self.broken:
+            await self.send(data)
+            return
+        self.pending += data
+        self.flush_nowait()
+        if self.pending:
+            await self.flush()
+
     async def flush(self) -> None:
         """Write what corked sends left in :attr:`pending` (kept if cancelled before)."""
         if self.pending:

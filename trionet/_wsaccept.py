@@ -98,8 +98,12 @@ async def _upgrade(
     reader = HeadReader(limits)
     try:
         done = None
+        # A new connection's request has usually arrived by the time its task runs: it
+        # is read without the pass of the scheduler a receive would end with.
+        chunk = transport.receive_nowait()
         while done is None:
-            done = reader.feed(await transport.receive())
+            done = reader.feed(await transport.receive() if chunk is None else chunk)
+            chunk = None
         head, rest = done
         request, _raw = parse_request(head, limits, remote)
         if not is_upgrade(request):
@@ -119,7 +123,7 @@ async def _upgrade(
     except Refusal as refusal:
         await _refuse(server, transport, refusal, remote)
         return None
-    await transport.send(response)
+    await transport.send_eager(response)  # the first read, next, yields
     frames = FrameLayer(
         connection,
         data_type=server._options.data_type,

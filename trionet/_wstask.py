@@ -344,9 +344,9 @@ async def _wind_down(conn: WebSocketConnection) -> None:
                 frames.outgoing.clear()
             if conn._peer_close is not None and frames.closed and conn._server is not None:
                 # The peer closed first (the usual end): our close frame (given here or
-                # corked by _read) goes out with the FIN, the server closing TCP first
-                # (RFC 6455 7.1.1).
-                await transport.send_eof(data)
+                # corked by _read) goes out, and closing the socket below sends the FIN
+                # right behind it, the server closing TCP first (RFC 6455 7.1.1).
+                await transport.send_eager(data)
             else:
                 if data:
                     await transport.send(data)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import trio
 
-from trionet._transport import SocketTransport, open_transport
+from trionet._sockets import SocketTransport, open_transport
 
 HOST = "127.0.0.1"
 
@@ -66,7 +66,7 @@ async def test_detaches_when_trio_keeps_no_socket(
     class Stream:
         socket = _NoInnerSocket(server.socket)
 
-    transport = SocketTransport(Stream())  # type: ignore[arg-type]
+    transport = SocketTransport.from_stream(Stream())  # type: ignore[arg-type]
     try:
         assert transport._sock.fileno() == fd
         assert transport._sock.gettimeout() == 0.0

@@ -15,7 +15,7 @@ import trio
 from websockets.sync.client import connect
 
 import trionet
-import trionet._transport as transport_module
+import trionet._sockets as transport_module
 from trionet.testing import EventRecorder
 
 TIMEOUT = 10

@@ -25,7 +25,7 @@ from ._handlers import (
 )
 from ._lending import LentReading
 from ._state import Input, Lifecycle, State
-from ._transport import TransportError, open_transport
+from ._transport import Transport, TransportError
 from ._util import (
     call_soon_in,
     check_bool,
@@ -105,7 +105,7 @@ class TCPConnection:
         connection_timeout: float,
         close_timeout: float,
         listener: TCPListener | None = None,
-        stream: trio.abc.Stream | None = None,
+        transport: Transport | None = None,
     ) -> None:
         """Use :meth:`new`; listeners create incoming connections themselves."""
         self._address = address  # remote host as given, or the accepted peer's IP
@@ -117,7 +117,7 @@ class TCPConnection:
         self._listener = listener  # the TCPListener that accepted us, if any
         self._handler = handler  # the user's handler object, or None (events() style)
         self._lifecycle = Lifecycle()  # where we are; the only source of event order
-        self._transport = open_transport(stream) if stream is not None else None
+        self._transport = transport  # the accepted connection's, or set once connected
         self._errors: list[ErrorRecord] = []  # every failure seen, oldest first
         self._pending: deque[bytes] = deque()  # bytes sent before the connection was up
         self._pending_size = 0  # total of _pending

@@ -36,8 +36,9 @@ from ._godot_link import (
     local_port,
     warn,
 )
+from ._sockets import open_transport
 from ._streampeer import StreamPeer, _refuse
-from ._transport import TransportError, open_transport
+from ._transport import TransportError
 from ._util import check_timeout, unwrap_body_error
 
 __all__ = ["StreamPeerTCP"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import inspect
 import logging
+import socket
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -22,6 +23,8 @@ from ._handlers import (
     call_user,
     resolve_callbacks,
 )
+from ._sockets import accept_sockets, adopt, listening_socket, open_transport
+from ._transport import Transport, TransportError
 from ._util import (
     call_soon_in,
     check_bool,
@@ -229,12 +232,26 @@ class AcceptingServer:
                 await self._notify_logged(self._types.TERMINATE)
                 self._finished.set()
 
+    def _takes_sockets(self) -> bool:
+        """Whether accepted TCP sockets may skip trio's streams (no TLS to wrap them in)."""
+        return True
+
     async def _accept_loop(
         self, listener: trio.abc.Listener[trio.abc.Stream], connections: trio.Nursery
     ) -> None:
+        # A trio SocketListener's socket is accepted on directly (see _sockets): no trio
+        # stream and socket wrapper per connection, several connections per wake-up.
+        sock = listening_socket(listener) if self._takes_sockets() else None
+
+        def accepted(connection: socket.socket, remote: tuple[str, int]) -> None:
+            connections.start_soon(self._handle_socket, connection, remote, connections)
+
         try:
             while True:
                 try:
+                    if sock is not None:
+                        await accept_sockets(sock, accepted)
+                        return
                     stream = await listener.accept()
                 except OSError as exc:
                     record = ErrorRecord(
@@ -256,7 +273,13 @@ class AcceptingServer:
                 await trio.aclose_forcefully(listener)
 
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
-        """Run one accepted connection to its end; never raises."""
+        """Run one connection accepted as a trio stream to its end; never raises."""
+        raise NotImplementedError
+
+    async def _handle_socket(
+        self, sock: socket.socket, remote: tuple[str, int], nursery: trio.Nursery
+    ) -> None:
+        """Run one connection accepted as a plain socket to its end; never raises."""
         raise NotImplementedError
 
 
@@ -383,29 +406,41 @@ class TCPListener(AcceptingServer):
     # -- internals ----------------------------------------------------------------------
 
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
-        """Run one accepted connection to its end; never raises."""
-        ip, port = _endpoints.remote_address(stream)
+        await self._run_connection(open_transport(stream), _endpoints.remote_address(stream))
+
+    async def _handle_socket(
+        self, sock: socket.socket, remote: tuple[str, int], nursery: trio.Nursery
+    ) -> None:
         try:
-            handler = await self._choose_handler(stream, ip, port)
+            transport = adopt(sock, no_delay=self._no_delay)
+        except TransportError as exc:
+            log.debug("%s: connection from %s:%s lost: %s", self, *remote, exc)
+            return
+        await self._run_connection(transport, remote)
+
+    async def _run_connection(self, transport: Transport, remote: tuple[str, int]) -> None:
+        ip, port = remote
+        try:
+            handler = await self._choose_handler(ip, port)
         except BaseException:
-            await trio.aclose_forcefully(stream)
+            await transport.aclose()
             raise
         if handler is _REFUSED:
-            await trio.aclose_forcefully(stream)
+            await transport.aclose()
             return
         conn = TCPConnection(
             address=ip,
             port=port,
             handler=handler,
             listener=self,
-            stream=stream,
+            transport=transport,
             no_delay=self._no_delay,
             connection_timeout=self._connection_timeout,
             close_timeout=self._close_timeout,
         )
         await self._own(conn)
 
-    async def _choose_handler(self, stream: trio.abc.Stream, ip: str, port: int) -> object:
+    async def _choose_handler(self, ip: str, port: int) -> object:
         """Ask ``on_connection`` for the connection's handler (handler style)."""
         if self._serve is not None:
             return None

@@ -16,8 +16,9 @@ import trio
 from . import _endpoints
 from ._events import ErrorCode, ErrorRecord, TCPEvent, TCPEventType, data_event
 from ._handlers import HandlerFailure
+from ._sockets import open_transport
 from ._state import Input, State
-from ._transport import TransportError, open_transport
+from ._transport import TransportError
 from ._util import end_within
 
 if TYPE_CHECKING:

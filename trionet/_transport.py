@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import math
 import os
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -24,11 +23,9 @@ if sys.version_info < (3, 11):  # pragma: no cover
 __all__ = [
     "RECEIVE_SIZE",
     "SendGate",
-    "SocketTransport",
     "StreamTransport",
     "Transport",
     "TransportError",
-    "open_transport",
 ]
 
 # How many bytes one receive asks the kernel for, and so the largest ``data`` event.
@@ -390,161 +387,3 @@ class StreamTransport(Transport):
     async def aclose(self) -> None:
         """Close the stream now, without waiting (idempotent)."""
         await trio.aclose_forcefully(self.stream)
-
-
-class SocketTransport(Transport):
-    """A :class:`Transport` that drives a TCP socket with trio's low-level I/O waits.
-
-    It takes the socket out of the ``trio.SocketStream`` it is given and does what
-    ``SocketStream`` and trio's socket wrapper would do — try the call, wait for
-    readiness only if it would block — minus their per-call conflict detection and
-    generator-based error translation, which cost more than everything else trionet does
-    per message.  The send gate already rules out concurrent sends, the network task is
-    the only reader, and errors are translated here.
-
-    One more step saves most waits in request/response traffic: when a receive finds the
-    socket empty, it yields once to the other tasks and tries again before registering
-    with epoll.  The answer to what we just sent often arrives in that time, and then a
-    registration, an epoll wake-up and a failed ``recv`` are saved.
-    """
-
-    __slots__ = ("_no_delay", "_sock")
-
-    def __init__(self, stream: trio.SocketStream) -> None:
-        super().__init__()
-        self.can_lend = True  # _send_all sees a send that has to wait
-        self._no_delay = True  # trio.SocketStream turns Nagle's algorithm off
-        trio_socket = stream.socket
-        # Own the descriptor as a plain non-blocking socket from here on: trio's own (its
-        # wrapper keeps the stdlib socket as ``_sock`` and has no finalizer), or else a new
-        # one on the detached descriptor.  Taking trio's saves a socket object and a
-        # system call per connection.
-        inner = getattr(trio_socket, "_sock", None)
-        if type(inner) is socket.socket and inner.gettimeout() == 0.0:
-            self._sock = inner
-        else:
-            self._sock = socket.socket(
-                trio_socket.family, trio_socket.type, trio_socket.proto, trio_socket.detach()
-            )
-            self._sock.setblocking(False)
-
-    async def _receive_some(self) -> bytes:
-        sock = self._sock
-        await trio.lowlevel.checkpoint_if_cancelled()
-        retried = False
-        try:
-            while True:
-                try:
-                    data = sock.recv(RECEIVE_SIZE)
-                except BlockingIOError:
-                    if retried:
-                        if self.pending:
-                            await self.flush()  # what was accepted goes out before we wait
-                        self.waiting = True
-                        try:
-                            await trio.lowlevel.wait_readable(sock)
-                        finally:
-                            self.waiting = False
-                    else:
-                        retried = True
-                        await trio.lowlevel.checkpoint()
-                    continue
-                break
-        except (OSError, trio.ClosedResourceError) as exc:
-            self.broken = True
-            raise _broken(exc, "receive") from exc
-        if not retried:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
-
-    def receive_nowait(self) -> bytes | None:
-        """The next chunk if the socket has one now (``b""`` at EOF), else ``None``."""
-        try:
-            data = self._sock.recv(RECEIVE_SIZE)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            self.broken = True
-            raise _broken(exc, "receive") from exc
-        if not data:
-            self.eof_received = True
-        return data
-
-    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
-        sock = self._sock
-        await trio.lowlevel.checkpoint_if_cancelled()
-        deadline = math.inf
-        timed_out = False
-        try:
-            with memoryview(data) as view:
-                sent = 0
-                while sent < len(view):
-                    try:
-                        sent += sock.send(view[sent:])
-                    except BlockingIOError:
-                        if self.on_send_wait is not None:
-                            self.on_send_wait()
-                        # The timeout only costs something once the peer is slow.
-                        if deadline == math.inf:
-                            deadline = trio.current_time() + self.send_timeout
-                        with trio.move_on_at(deadline) as waiting:
-                            await trio.lowlevel.wait_writable(sock)
-                        if waiting.cancelled_caught:
-                            timed_out = True
-                            break
-        except (OSError, trio.ClosedResourceError) as exc:
-            self.broken = True
-            raise _broken(exc, "send") from exc
-        if timed_out:
-            self.broken = True
-            raise _send_timed_out(self.send_timeout)
-        await trio.lowlevel.cancel_shielded_checkpoint()
-
-    async def _shutdown_write(self) -> None:
-        try:
-            self._sock.shutdown(socket.SHUT_WR)
-        except OSError as exc:
-            self.broken = True
-            raise _broken(exc, "shutdown") from exc
-
-    async def aclose(self) -> None:
-        """Close the socket now (idempotent); tasks waiting on it are woken first.
-
-        Closing is one system call that never blocks, so this returns without a pass of
-        the scheduler: it is the last step of a connection's end, and a pass here would
-        only delay the ``terminate`` that follows.
-        """
-        sock = self._sock
-        if sock.fileno() != -1:
-            trio.lowlevel.notify_closing(sock)
-            sock.close()
-
-    def set_no_delay(self, enabled: bool) -> None:
-        """Set ``TCP_NODELAY`` (no system call when it is set that way already)."""
-        if enabled != self._no_delay:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, enabled)
-            self._no_delay = enabled
-
-    can_cork = True
-
-    def flush_nowait(self) -> None:
-        """Write as much of what is pending as the socket takes now (never waits).
-
-        Nothing is written while another task is inside a send (its frame must not be
-        split); what is left goes out with the next send or :meth:`flush`.
-        """
-        pending = self.pending
-        if not pending or self.gate._held or self.broken:
-            return
-        try:
-            sent = self._sock.send(pending)
-        except OSError:  # BlockingIOError, or a failure the next send will report
-            return
-        del pending[:sent]
-
-
-def open_transport(stream: trio.abc.Stream) -> Transport:
-    """The transport for ``stream``: the socket fast path for TCP sockets."""
-    if isinstance(stream, trio.SocketStream):
-        return SocketTransport(stream)
-    return StreamTransport(stream)

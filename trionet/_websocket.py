@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import trio
 
 from . import _endpoints
-from ._transport import StreamTransport, Transport, open_transport
+from ._sockets import open_transport
+from ._transport import StreamTransport, Transport
 from ._util import url_host
 from ._wsclient import client_handshake, client_lifetime
 from ._wsconnection import WebSocketConnection

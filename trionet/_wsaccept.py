@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,8 @@ import trio
 from . import _endpoints
 from ._events import ErrorCode, ErrorRecord
 from ._handlers import WEBSOCKET_CALLBACKS, HandlerFailure, resolve_callbacks
-from ._transport import Transport, TransportError, open_transport
+from ._sockets import adopt, open_transport
+from ._transport import Transport, TransportError
 from ._wsevents import WebSocketEventType, WebSocketRequest
 from ._wshandshake import (
     HeadReader,
@@ -58,19 +60,28 @@ class Accepted:
 
 
 async def open_connection(
-    server: WebSocketServer, stream: trio.abc.Stream, remote: tuple[str, int]
+    server: WebSocketServer, source: trio.abc.Stream | socket.socket, remote: tuple[str, int]
 ) -> tuple[Accepted | None, Transport | None]:
-    """TLS and the opening handshake, within the open timeout."""
+    """TLS and the opening handshake, within the open timeout.
+
+    ``source`` is the accepted connection: a socket straight from the listening socket,
+    or a trio stream (TLS and listeners that are not sockets).
+    """
     transport: Transport | None = None
     accepted: Accepted | None = None
     scope = trio.CancelScope(deadline=trio.current_time() + server._options.open_timeout)
     server._handshakes.add(scope)
     try:
         with scope:
-            if server._ssl_context is not None:
-                stream = await _endpoints.start_tls(stream, server._ssl_context, server_side=True)
-            transport = open_transport(stream)
-            transport.set_no_delay(server._no_delay)
+            if isinstance(source, socket.socket):
+                transport = adopt(source, no_delay=server._no_delay)
+            else:
+                if server._ssl_context is not None:
+                    source = await _endpoints.start_tls(
+                        source, server._ssl_context, server_side=True
+                    )
+                transport = open_transport(source)
+                transport.set_no_delay(server._no_delay)
             accepted = await _upgrade(server, transport, remote)
         if scope.cancelled_caught and transport is not None and server._terminated:
             with trio.move_on_after(server._options.close_timeout):
@@ -85,8 +96,10 @@ async def open_connection(
             with trio.CancelScope(shield=True):
                 if transport is not None:
                     await transport.aclose()
+                elif isinstance(source, socket.socket):
+                    source.close()
                 else:
-                    await trio.aclose_forcefully(stream)
+                    await trio.aclose_forcefully(source)
     return accepted, transport
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -266,10 +267,25 @@ class WebSocketServer(AcceptingServer):
                 lambda: self._connections, options.ping_interval, options.ping_timeout
             )
 
+    def _takes_sockets(self) -> bool:
+        return self._ssl_context is None
+
     async def _handle(self, stream: trio.abc.Stream, nursery: trio.Nursery) -> None:
+        await self._run_connection(stream, _endpoints.remote_address(stream), nursery)
+
+    async def _handle_socket(
+        self, sock: socket.socket, remote: tuple[str, int], nursery: trio.Nursery
+    ) -> None:
+        await self._run_connection(sock, remote, nursery)
+
+    async def _run_connection(
+        self,
+        source: trio.abc.Stream | socket.socket,
+        remote: tuple[str, int],
+        nursery: trio.Nursery,
+    ) -> None:
         """Run one accepted connection, handshake included, to its end; never raises."""
-        remote = _endpoints.remote_address(stream)
-        accepted, transport = await open_connection(self, stream, remote)
+        accepted, transport = await open_connection(self, source, remote)
         if accepted is None or transport is None:
             return
         conn = WebSocketConnection(

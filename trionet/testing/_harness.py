@@ -13,6 +13,7 @@ import trio
 from .._connection import DEFAULT_CLOSE_TIMEOUT, TCPConnection
 from .._events import TCPEventType
 from .._listener import TCPListener
+from .._sockets import open_transport
 from .._util import check_timeout
 from ._memory import DEFAULT_CAPACITY, MemoryTCPStream, memory_stream_pair
 
@@ -36,7 +37,7 @@ def _connection(
         no_delay=False,
         connection_timeout=close_timeout,
         close_timeout=close_timeout,
-        stream=stream,
+        transport=open_transport(stream),
     )
 
 

@@ -1,8 +1,8 @@
 """The socket transport's own behaviour, over loopback sockets.
 
 How it takes the socket from trio's ``SocketStream`` (trio's stdlib socket, or a new one on
-the detached descriptor when trio keeps none), and ``receive_nowait``, the read that never
-waits (the fast path of lent reading).
+the detached descriptor when trio keeps none), ``receive_nowait``, the read that never
+waits (the fast path of lent reading), and closing with and without a task waiting.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from trionet._sockets import SocketTransport, open_transport
+from trionet._transport import TransportError
 
 HOST = "127.0.0.1"
 
@@ -103,3 +104,57 @@ async def test_receive_nowait_reads_only_what_is_there() -> None:
                 assert transport.eof_received
             finally:
                 await transport.aclose()
+
+
+async def test_aclose_wakes_a_task_waiting_on_the_socket(
+    stream_pair: tuple[trio.SocketStream, trio.SocketStream],
+) -> None:
+    server, _client = stream_pair
+    transport = open_transport(server)
+    failures: list[TransportError] = []
+
+    async def read() -> None:
+        try:
+            await transport.receive()
+        except TransportError as exc:
+            failures.append(exc)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            await trio.testing.wait_all_tasks_blocked()
+            await transport.aclose()
+    assert len(failures) == 1
+
+
+async def test_descriptors_closed_without_waiters_can_be_waited_on_again() -> None:
+    # aclose tells trio nothing when no task waits (see SocketTransport.aclose): a socket
+    # that gets the same descriptor number next must still be waited on correctly, after
+    # the old one was waited on (registered with epoll) and after it never was.
+    async def send_when_blocked(stream: trio.SocketStream, data: bytes) -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.send_all(data)
+
+    with trio.fail_after(10):
+        listener = (await trio.open_tcp_listeners(0, host=HOST))[0]
+        async with listener:
+            port = listener.socket.getsockname()[1]
+            for waited_before in (True, False, True):
+                client = await trio.open_tcp_stream(HOST, port)
+                again = await trio.open_tcp_stream(HOST, port)
+                async with client, again:
+                    transport = open_transport(await listener.accept())
+                    fd = transport._sock.fileno()  # type: ignore[attr-defined]
+                    if waited_before:
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(send_when_blocked, client, b"x")
+                            assert await transport.receive() == b"x"
+                    await transport.aclose()
+                    reused = open_transport(await listener.accept())  # the lowest free fd
+                    try:
+                        assert reused._sock.fileno() == fd  # type: ignore[attr-defined]
+                        async with trio.open_nursery() as nursery:
+                            nursery.start_soon(send_when_blocked, again, b"late")
+                            assert await reused.receive() == b"late"
+                    finally:
+                        await reused.aclose()

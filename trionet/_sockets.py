@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import socket
+import sys
 from collections.abc import Callable
 
 import trio
@@ -121,6 +122,9 @@ def adopt(sock: socket.socket, *, no_delay: bool) -> SocketTransport:
 
 _NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 
+# Whether trio waits with epoll here (see SocketTransport.aclose).
+_EPOLL = sys.platform == "linux"
+
 
 class SocketTransport(Transport):
     """A :class:`Transport` that drives a TCP socket with trio's low-level I/O waits.
@@ -138,7 +142,7 @@ class SocketTransport(Transport):
     registration, an epoll wake-up and a failed ``recv`` are saved.
     """
 
-    __slots__ = ("_no_delay", "_sock")
+    __slots__ = ("_no_delay", "_sock", "_waiters")
 
     def __init__(self, sock: socket.socket, *, no_delay: bool) -> None:
         """Own ``sock``, a connected non-blocking TCP socket with ``TCP_NODELAY`` as given."""
@@ -146,6 +150,7 @@ class SocketTransport(Transport):
         self.can_lend = True  # _send_all sees a send that has to wait
         self._sock = sock
         self._no_delay = no_delay
+        self._waiters = 0  # tasks inside trio's wait_readable / wait_writable on the socket
 
     @classmethod
     def from_stream(cls, stream: trio.SocketStream) -> SocketTransport:
@@ -178,10 +183,12 @@ class SocketTransport(Transport):
                         if self.pending:
                             await self.flush()  # what was accepted goes out before we wait
                         self.waiting = True
+                        self._waiters += 1
                         try:
                             await trio.lowlevel.wait_readable(sock)
                         finally:
                             self.waiting = False
+                            self._waiters -= 1
                     else:
                         retried = True
                         await trio.lowlevel.checkpoint()
@@ -224,8 +231,12 @@ class SocketTransport(Transport):
                         # The timeout only costs something once the peer is slow.
                         if deadline == math.inf:
                             deadline = trio.current_time() + self.send_timeout
-                        with trio.move_on_at(deadline) as waiting:
-                            await trio.lowlevel.wait_writable(sock)
+                        self._waiters += 1
+                        try:
+                            with trio.move_on_at(deadline) as waiting:
+                                await trio.lowlevel.wait_writable(sock)
+                        finally:
+                            self._waiters -= 1
                         if waiting.cancelled_caught:
                             timed_out = True
                             break
@@ -250,10 +261,15 @@ class SocketTransport(Transport):
         Closing is one system call that never blocks, so this returns without a pass of
         the scheduler: it is the last step of a connection's end, and a pass here would
         only delay the ``terminate`` that follows.
+
+        When no task waits on the socket, trio is not told (on Linux): its epoll backend
+        then holds nothing for the descriptor, and the kernel drops the descriptor from the
+        epoll set as it closes, so telling it would only cost a failing ``epoll_ctl``.
         """
         sock = self._sock
         if sock.fileno() != -1:
-            trio.lowlevel.notify_closing(sock)
+            if self._waiters or not _EPOLL:
+                trio.lowlevel.notify_closing(sock)
             sock.close()
 
     def set_no_delay(self, enabled: bool) -> None:

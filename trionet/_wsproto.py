@@ -33,7 +33,12 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameDecoder, XorMaskerSimple
+from wsproto.frame_protocol import (
+    LOCAL_ONLY_CLOSE_REASONS,
+    CloseReason,
+    FrameDecoder,
+    XorMaskerSimple,
+)
 from wsproto.utilities import LocalProtocolError as WsprotoLocalError
 
 from ._wsevents import CloseCode
@@ -171,6 +176,20 @@ class _AcceleratedDecoder(FrameDecoder):
         return True
 
 
+# Close codes a peer may send (RFC 6455 7.4): the registered ones that are not reserved for
+# local use, and 3000-4999 (libraries, frameworks, applications).
+_PEER_CODES = frozenset(int(code) for code in CloseReason) - {
+    int(code) for code in LOCAL_ONLY_CLOSE_REASONS
+}
+_PEER_CLOSE_MAX = 2 + 4 + 125  # header, masking key, the largest control payload
+
+
+def _unmask(payload: bytes, key: bytes) -> bytes:
+    if _apply_mask is not None:
+        return _apply_mask(payload, key)
+    return bytes(byte ^ key[i & 3] for i, byte in enumerate(payload))
+
+
 # Server frame headers: FIN + opcode, then the 7-bit length or its 16/64-bit extension.
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
@@ -186,6 +205,8 @@ class FrameLayer:
     __slots__ = (
         "_conn",
         "_data_type",
+        "_decoder",
+        "_fast_close",
         "_fragments",
         "_max_fragments",
         "_max_size",
@@ -222,6 +243,10 @@ class FrameLayer:
         if accelerate and ACCELERATED and type(decoder) is FrameDecoder:
             # This instance only: other wsproto users in the process are not affected.
             decoder.__class__ = _AcceleratedDecoder
+        self._decoder = decoder  # wsproto's, to tell whether it holds part of a frame
+        # A client's close frame that arrives alone (the usual end of a connection) is
+        # answered here, without wsproto's parsing generators (see _peer_closed).
+        self._fast_close = accelerate and self._plain and hasattr(conn, "_state")
 
     @property
     def closed(self) -> bool:
@@ -236,8 +261,18 @@ class FrameLayer:
     def feed(self, data: bytes) -> list[tuple[Any, ...]]:
         """Process received bytes; returns what they meant, in order (see the constants)."""
         conn = self._conn
-        if conn.state is ConnectionState.CLOSED or conn.state is ConnectionState.REMOTE_CLOSING:
+        state = conn.state
+        if state is ConnectionState.CLOSED or state is ConnectionState.REMOTE_CLOSING:
             return []  # after the peer's close frame nothing more counts
+        if (
+            self._fast_close
+            and data[:1] == b"\x88"
+            and len(data) <= _PEER_CLOSE_MAX
+            and state is ConnectionState.OPEN
+        ):
+            item = self._peer_closed(data)
+            if item is not None:
+                return [item]
         conn.receive_data(data)
         out: list[tuple[Any, ...]] = []
         for event in conn.events():
@@ -306,6 +341,35 @@ class FrameLayer:
         if conn.state is ConnectionState.REMOTE_CLOSING:
             self.outgoing += conn.send(event.response())
         return (CLOSED, int(event.code), event.reason or "")
+
+    def _peer_closed(self, data: bytes) -> tuple[Any, ...] | None:
+        """``data`` as one valid masked close frame, answered; ``None`` to leave it to wsproto.
+
+        Only the plain case is taken: one whole frame with FIN and no RSV bits, nothing of
+        an earlier frame pending in wsproto, a code a peer may send, a UTF-8 reason.  The
+        answer is what wsproto would send: the same code and reason, unmasked.  Anything
+        else, wrong or unusual, takes wsproto's path and gets its verdict.
+        """
+        size = len(data) - 6
+        if size < 0 or size == 1 or data[1] != 0x80 | size:
+            return None
+        decoder = self._decoder
+        if decoder.header is not None or len(decoder.buffer):
+            return None
+        payload = _unmask(data[6:], data[2:6])
+        if size:
+            code = int.from_bytes(payload[:2], "big")
+            if code not in _PEER_CODES and not 3000 <= code <= 4999:
+                return None
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                return None
+        else:
+            code, reason = int(CloseReason.NO_STATUS_RCVD), ""
+        self._conn._state = ConnectionState.CLOSED  # as wsproto's after it answered
+        self.outgoing += bytes((0x88, size)) + payload
+        return (CLOSED, code, reason)
 
     def _fail(self, code: int, reason: str) -> tuple[Any, ...]:
         self._parts.clear()

@@ -16,6 +16,14 @@ from typing import Any
 import trio
 
 import trionet
+from trionet._wshandshake import (
+    ClientHandshake,
+    HandshakeLimits,
+    HeadReader,
+    ServerHandshake,
+    parse_request,
+)
+from trionet._wsproto import FrameLayer
 
 HOST = "127.0.0.1"
 TIMEOUT = 10  # every test's outer bound (seconds)
@@ -253,3 +261,31 @@ async def raw_client(
             name, _, value = line.partition(":")
             client.headers[name.strip().lower()] = value.strip()
         yield client
+
+
+def frame_layers(
+    *,
+    accelerate: bool,
+    data_type: str = "text",
+    max_message_size: int = 1 << 22,
+    max_fragments: int | None = None,
+) -> tuple[FrameLayer, FrameLayer]:
+    """A server and a client frame layer (sans-I/O), connected by a real handshake."""
+    limits = HandshakeLimits()
+    client = ClientHandshake(
+        "127.0.0.1", "/", subprotocols=(), extensions=[], headers=(), limits=limits
+    )
+    done = HeadReader(limits).feed(client.request_bytes)
+    assert done is not None
+    request, _raw = parse_request(done[0], limits, ("127.0.0.1", 1))
+    _response, server_conn = ServerHandshake(request, done[0]).accept(None, [])
+    opened = client.feed(_response)
+    assert opened is not None
+    server = FrameLayer(
+        server_conn,
+        data_type=data_type,
+        max_message_size=max_message_size,
+        max_fragments=max_fragments,
+        accelerate=accelerate,
+    )
+    return server, FrameLayer(opened[0], data_type="text", max_message_size=1 << 22)

@@ -17,12 +17,10 @@ adds what a public server needs on top:
 
 from __future__ import annotations
 
-import importlib
 import json
 import struct
 import zlib
-from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import (
@@ -33,30 +31,11 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import (
-    LOCAL_ONLY_CLOSE_REASONS,
-    CloseReason,
-    FrameDecoder,
-    XorMaskerSimple,
-)
+from wsproto.frame_protocol import CloseReason, FrameDecoder
 from wsproto.utilities import LocalProtocolError as WsprotoLocalError
 
 from ._wsevents import CloseCode
-
-
-def _find_accelerator() -> Callable[[bytes | bytearray, bytes], bytes] | None:
-    """The C unmasking routine of websockets, if installed (the "speedups" extra)."""
-    try:
-        speedups = importlib.import_module("websockets.speedups")
-    except ImportError:  # pragma: no cover - the fallback is tested with accelerate=False
-        return None
-    return cast("Callable[[bytes | bytearray, bytes], bytes]", speedups.apply_mask)
-
-
-_apply_mask = _find_accelerator()
-
-#: Whether the C unmasking routine is available in this process.
-ACCELERATED = _apply_mask is not None
+from ._wsfast import ACCELERATED, TEXT, AcceleratedDecoder, peer_close, split_frames
 
 __all__ = [
     "CLOSED",
@@ -66,7 +45,6 @@ __all__ = [
     "BoundedDeflate",
     "FrameLayer",
     "fragment_limit",
-    "ACCELERATED",
 ]
 
 # What FrameLayer.feed() reports, as the first item of each tuple it returns:
@@ -146,50 +124,6 @@ class BoundedDeflate(PerMessageDeflate):
         return out
 
 
-class _CMasker:
-    """Unmasks with the C routine; same contract as wsproto's ``XorMaskerSimple``."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: bytes | bytearray) -> None:
-        self._key = bytes(key)  # the masking key, rotated as payload pieces go by
-
-    def process(self, data: bytes | bytearray) -> bytes:
-        key = self._key
-        assert _apply_mask is not None
-        out: bytes = _apply_mask(data, key)
-        shift = len(data) % 4
-        if shift:
-            self._key = key[shift:] + key[:shift]
-        return out
-
-
-class _AcceleratedDecoder(FrameDecoder):
-    """wsproto's frame decoder with the C masker: installed on trionet's decoders only."""
-
-    def parse_header(self) -> bool:
-        if not super().parse_header():
-            return False
-        masker = self.masker
-        if type(masker) is XorMaskerSimple:
-            self.masker = _CMasker(masker._masking_key)  # type: ignore[assignment]
-        return True
-
-
-# Close codes a peer may send (RFC 6455 7.4): the registered ones that are not reserved for
-# local use, and 3000-4999 (libraries, frameworks, applications).
-_PEER_CODES = frozenset(int(code) for code in CloseReason) - {
-    int(code) for code in LOCAL_ONLY_CLOSE_REASONS
-}
-_PEER_CLOSE_MAX = 2 + 4 + 125  # header, masking key, the largest control payload
-
-
-def _unmask(payload: bytes, key: bytes) -> bytes:
-    if _apply_mask is not None:
-        return _apply_mask(payload, key)
-    return bytes(byte ^ key[i & 3] for i, byte in enumerate(payload))
-
-
 # Server frame headers: FIN + opcode, then the 7-bit length or its 16/64-bit extension.
 _HEADER_16 = struct.Struct("!BBH")
 _HEADER_64 = struct.Struct("!BBQ")
@@ -206,13 +140,14 @@ class FrameLayer:
         "_conn",
         "_data_type",
         "_decoder",
-        "_fast_close",
+        "_fast",
         "_fragments",
         "_max_fragments",
         "_max_size",
         "_parts",
         "_plain",
         "_size",
+        "_tail",
         "outgoing",
     )
 
@@ -225,7 +160,7 @@ class FrameLayer:
         max_fragments: int | None = None,
         accelerate: bool = True,
     ) -> None:
-        """Wrap ``conn``; ``accelerate=False`` keeps wsproto's own unmasking (for tests)."""
+        """Wrap ``conn``; ``accelerate=False`` leaves every frame to wsproto (for tests)."""
         self._conn = conn  # wsproto's frame-level connection
         self._data_type = data_type  # "text", "blob" or "object"
         self._max_size = max_message_size  # bytes per message
@@ -242,11 +177,12 @@ class FrameLayer:
         decoder = proto._frame_decoder
         if accelerate and ACCELERATED and type(decoder) is FrameDecoder:
             # This instance only: other wsproto users in the process are not affected.
-            decoder.__class__ = _AcceleratedDecoder
+            decoder.__class__ = AcceleratedDecoder
         self._decoder = decoder  # wsproto's, to tell whether it holds part of a frame
-        # A client's close frame that arrives alone (the usual end of a connection) is
-        # answered here, without wsproto's parsing generators (see _peer_closed).
-        self._fast_close = accelerate and self._plain and hasattr(conn, "_state")
+        # Whole data frames and the closing frame are read without wsproto's parser while
+        # wsproto holds nothing (see trionet._wsfast); the close needs wsproto's state.
+        self._fast = accelerate and self._plain and hasattr(conn, "_state")
+        self._tail = b""  # the start of a data frame the fast path waits to see whole
 
     @property
     def closed(self) -> bool:
@@ -264,17 +200,21 @@ class FrameLayer:
         state = conn.state
         if state is ConnectionState.CLOSED or state is ConnectionState.REMOTE_CLOSING:
             return []  # after the peer's close frame nothing more counts
-        if (
-            self._fast_close
-            and data[:1] == b"\x88"
-            and len(data) <= _PEER_CLOSE_MAX
-            and state is ConnectionState.OPEN
-        ):
-            item = self._peer_closed(data)
-            if item is not None:
-                return [item]
-        conn.receive_data(data)
+        if self._tail:
+            data = self._tail + data
+            self._tail = b""
         out: list[tuple[Any, ...]] = []
+        if (
+            self._fast
+            and state is ConnectionState.OPEN
+            and not self._parts
+            and self._decoder.header is None
+            and not len(self._decoder.buffer)
+        ):
+            data = self._read_fast(data, out)
+            if not data:
+                return out
+        conn.receive_data(data)
         for event in conn.events():
             if isinstance(event, (TextMessage, BytesMessage)):
                 item = self._message_part(event.data, event.message_finished)
@@ -342,34 +282,40 @@ class FrameLayer:
             self.outgoing += conn.send(event.response())
         return (CLOSED, int(event.code), event.reason or "")
 
-    def _peer_closed(self, data: bytes) -> tuple[Any, ...] | None:
-        """``data`` as one valid masked close frame, answered; ``None`` to leave it to wsproto.
+    def _read_fast(self, data: bytes, out: list[tuple[Any, ...]]) -> bytes:
+        """Read what the fast path takes from ``data`` into ``out``; return the rest.
 
-        Only the plain case is taken: one whole frame with FIN and no RSV bits, nothing of
-        an earlier frame pending in wsproto, a code a peer may send, a UTF-8 reason.  The
-        answer is what wsproto would send: the same code and reason, unmasked.  Anything
-        else, wrong or unusual, takes wsproto's path and gets its verdict.
+        Whole plain data frames become messages; a lone close frame at the end is
+        answered; the start of a data frame still arriving waits in ``_tail``.  What is
+        returned (from the first frame the fast path does not take) is wsproto's, which
+        is then at a frame boundary with no message half received, as the fast path was.
         """
-        size = len(data) - 6
-        if size < 0 or size == 1 or data[1] != 0x80 | size:
-            return None
-        decoder = self._decoder
-        if decoder.header is not None or len(decoder.buffer):
-            return None
-        payload = _unmask(data[6:], data[2:6])
-        if size:
-            code = int.from_bytes(payload[:2], "big")
-            if code not in _PEER_CODES and not 3000 <= code <= 4999:
-                return None
-            try:
-                reason = payload[2:].decode()
-            except UnicodeDecodeError:
-                return None
-        else:
-            code, reason = int(CloseReason.NO_STATUS_RCVD), ""
-        self._conn._state = ConnectionState.CLOSED  # as wsproto's after it answered
-        self.outgoing += bytes((0x88, size)) + payload
-        return (CLOSED, code, reason)
+        frames, used, partial = split_frames(data)
+        for first, start, payload in frames:
+            if first == TEXT:
+                try:
+                    message: str | bytes = payload.decode()
+                except UnicodeDecodeError:  # wsproto fails the connection with 1007
+                    return data[start:]
+            else:
+                message = payload
+            item = self._message_part(message, True)
+            assert item is not None  # a whole message
+            out.append(item)
+            if item[0] == FAILED:
+                return b""
+        if partial:
+            self._tail = data[used:]
+            return b""
+        if used < len(data) and data[used] == 0x88:
+            closed = peer_close(data[used:])
+            if closed is not None:
+                code, reason, payload = closed
+                self._conn._state = ConnectionState.CLOSED  # as wsproto's once it answered
+                self.outgoing += bytes((0x88, len(payload))) + payload
+                out.append((CLOSED, code, reason))
+                return b""
+        return data[used:]
 
     def _fail(self, code: int, reason: str) -> tuple[Any, ...]:
         self._parts.clear()

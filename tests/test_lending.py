@@ -1,7 +1,8 @@
 """Lent reading: an ``events()`` consumer that keeps up reads the socket itself.
 
 First the queue's own rules, with a scripted ``pull`` (no network): when reading is lent,
-who may read, and when it comes back.  Then TCP connections over loopback sockets, where
+who may read, and when it comes back; and the consumer's receive over a scripted
+transport.  Then TCP connections over loopback sockets, where
 the consumer does the reading: the peer's FIN, a reset, ``terminate()``, a cancelled
 consumer, and a consumer whose send has to wait, each with the event order unchanged and
 no byte lost.
@@ -16,6 +17,8 @@ import trio
 
 from trionet import TCPConnection, TCPEvent, TCPListener
 from trionet._channel import EventChannel, EventQueue
+from trionet._lending import LentReading
+from trionet._transport import Transport
 
 HOST = "127.0.0.1"
 
@@ -140,6 +143,73 @@ async def test_a_cancelled_lend_takes_reading_back() -> None:
     with trio.move_on_after(0.01):
         await source.queue.lend()
     assert not source.queue.lent
+
+
+# -- the consumer's receive (LentReading) --------------------------------------------------
+
+
+class ScriptedTransport(Transport):
+    """Answers ``receive_nowait`` from a script; a blocking receive is only recorded."""
+
+    def __init__(self, script: list[bytes | None]) -> None:
+        super().__init__()
+        self.script = script
+        self.blocking_receives = 0
+
+    def receive_nowait(self) -> bytes | None:
+        return self.script.pop(0) if self.script else None
+
+    async def _receive_some(self) -> bytes:
+        self.blocking_receives += 1
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+def lent_reading() -> LentReading:
+    queue: EventQueue[str] = EventQueue(4, trio.lowlevel.checkpoint)
+    EventChannel(queue)
+    queue.lent = True
+    return LentReading(queue)
+
+
+async def test_the_peers_bytes_after_one_pass_need_no_blocking_read() -> None:
+    reading = lent_reading()
+    transport = ScriptedTransport([None, b"answer"])
+    with trio.fail_after(5):
+        assert await reading.receive(transport) == b"answer"
+    assert transport.blocking_receives == 0
+
+
+async def test_reading_taken_back_during_that_pass_reads_nothing() -> None:
+    reading = lent_reading()
+    transport = ScriptedTransport([None, b"for the network task"])
+    original = transport.receive_nowait
+
+    def first_try_then_reclaim() -> bytes | None:
+        data = original()
+        reading.reclaim()  # as if the connection must end while the consumer yields
+        return data
+
+    transport.receive_nowait = first_try_then_reclaim  # type: ignore[method-assign]
+    with trio.fail_after(5):
+        assert await reading.receive(transport) is None
+    assert transport.script == [b"for the network task"]  # left in the socket
+    assert transport.blocking_receives == 0
+
+
+async def test_nothing_there_waits_in_a_read_that_reclaim_stops() -> None:
+    reading = lent_reading()
+    transport = ScriptedTransport([])
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def reclaim_when_blocked() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+                reading.reclaim()
+
+            nursery.start_soon(reclaim_when_blocked)
+            assert await reading.receive(transport) is None
+    assert transport.blocking_receives == 1
 
 
 # -- TCP over loopback ---------------------------------------------------------------------

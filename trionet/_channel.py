@@ -265,6 +265,14 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
     async def __anext__(self) -> E:
         """The next event for ``async for`` (one coroutine less per event than the default)."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        queue = self._queue
+        items = queue._items
+        if items and self._on_demand is None and not self._closed:
+            # The common case, inlined: an event is waiting (see receive_nowait).
+            item = items.popleft()
+            if queue._producer and len(items) < queue.limit:
+                queue._producer.unpark()
+            return item
         while True:
             try:
                 return self.receive_nowait()

@@ -67,12 +67,23 @@ class LentReading:
         or a failure, which are handed back.
         """
         try:
-            # Under load the bytes are usually there already: then no cancel scope is
-            # needed (it costs more than the read), only the pass every read makes.
-            data = None if transport.pending else transport.receive_nowait()
-            if data is not None:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            else:
+            # Under load the corked answers fit in the socket and the peer's next bytes
+            # are there, at once or after one pass of the scheduler (the time the peer
+            # takes to answer what was just flushed): then no cancel scope is needed (it
+            # costs more than the read), only the pass every read makes.
+            data = None
+            if transport.pending:
+                transport.flush_nowait()
+            if not transport.pending:
+                data = transport.receive_nowait()
+                if data is None:
+                    await trio.lowlevel.checkpoint()
+                    if not self.queue.lent:
+                        return None  # taken back meanwhile: the network task reads
+                    data = transport.receive_nowait()
+                else:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+            if data is None:
                 with trio.CancelScope() as scope:
                     self._scope = scope
                     try:

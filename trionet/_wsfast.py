@@ -30,6 +30,7 @@ from wsproto.frame_protocol import (
 __all__ = [
     "ACCELERATED",
     "BINARY",
+    "LONGEST",
     "TEXT",
     "AcceleratedDecoder",
     "peer_close",
@@ -57,10 +58,10 @@ TEXT = 0x81
 BINARY = 0x82
 _CLOSE = 0x88
 
-# The largest payload split_frames takes: a 16-bit length.  Longer frames (1 MiB
-# messages, say) arrive over many receives; wsproto streams those, and the C masker does
-# the per-byte work there.
-_LONGEST = 0xFFFF
+#: The largest payload split_frames takes: a 16-bit length.  Longer frames (1 MiB
+#: messages, say) arrive over many receives; wsproto streams those, and the C masker does
+#: the per-byte work there.
+LONGEST = 0xFFFF
 
 # Close codes a peer may send (RFC 6455 7.4): the registered ones that are not reserved for
 # local use, and 3000-4999 (libraries, frameworks, applications).
@@ -82,8 +83,14 @@ def unmask(payload: bytes | bytearray, key: bytes | bytearray) -> bytes:
     return value.to_bytes(size, "little")
 
 
-def split_frames(data: bytes) -> tuple[list[tuple[int, int, bytes]], int, bool]:
+def split_frames(
+    data: bytes, longest: int = LONGEST
+) -> tuple[list[tuple[int, int, bytes]], int, bool]:
     """The whole plain data frames at the start of ``data``: ``(frames, used, partial)``.
+
+    Frames with more than ``longest`` payload bytes (at most :data:`LONGEST`) are not
+    taken: a connection passes its message size limit, so that a frame over it fails
+    while it arrives (in wsproto's hands) instead of being collected first.
 
     ``frames`` holds ``(first_byte, start, payload)`` per frame (``TEXT`` or ``BINARY``,
     where the frame starts in ``data``, the unmasked payload).  Reading stops at ``used``:
@@ -113,6 +120,8 @@ def split_frames(data: bytes) -> tuple[list[tuple[int, int, bytes]], int, bool]:
                 return frames, pos, False
             head = pos + 8
         elif size == 127:
+            return frames, pos, False
+        if size > longest:
             return frames, pos, False
         stop = head + size
         if stop > end:

@@ -35,7 +35,7 @@ from wsproto.frame_protocol import CloseReason, FrameDecoder
 from wsproto.utilities import LocalProtocolError as WsprotoLocalError
 
 from ._wsevents import CloseCode
-from ._wsfast import ACCELERATED, TEXT, AcceleratedDecoder, peer_close, split_frames
+from ._wsfast import ACCELERATED, LONGEST, TEXT, AcceleratedDecoder, peer_close, split_frames
 
 __all__ = [
     "CLOSED",
@@ -286,11 +286,12 @@ class FrameLayer:
         """Read what the fast path takes from ``data`` into ``out``; return the rest.
 
         Whole plain data frames become messages; a lone close frame at the end is
-        answered; the start of a data frame still arriving waits in ``_tail``.  What is
+        answered; the start of a data frame still arriving waits in ``_tail`` (at most
+        ``max_message_size`` bytes of payload: a longer frame is wsproto's).  What is
         returned (from the first frame the fast path does not take) is wsproto's, which
         is then at a frame boundary with no message half received, as the fast path was.
         """
-        frames, used, partial = split_frames(data)
+        frames, used, partial = split_frames(data, min(self._max_size, LONGEST))
         for first, start, payload in frames:
             if first == TEXT:
                 try:

@@ -260,7 +260,8 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
             try:
                 return self.receive_nowait()
             except trio.WouldBlock:
-                await self._queue._wait()
+                pass  # wait outside the handler, which would keep the exception alive
+            await self._queue._wait()
 
     async def __anext__(self) -> E:
         """The next event for ``async for`` (one coroutine less per event than the default)."""
@@ -277,9 +278,10 @@ class EventChannel(trio.abc.ReceiveChannel[E], Generic[E]):
             try:
                 return self.receive_nowait()
             except trio.WouldBlock:
-                await self._queue._wait()
+                pass  # as in receive
             except trio.EndOfChannel:
                 raise StopAsyncIteration from None
+            await self._queue._wait()
 
     def clone(self) -> EventChannel[E]:
         """Another receiving end on the same events (each event goes to one of them).

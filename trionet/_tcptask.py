@@ -9,6 +9,7 @@ and acts on the result.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -138,6 +139,10 @@ async def _read(conn: TCPConnection) -> None:
     lending = conn._lending
     if lending is not None and not lending.start(transport):
         lending = None
+    # Dropped after each chunk, so that an idle connection does not keep its last chunk
+    # (up to 64 KiB), its event and the handler's finished coroutine alive while it waits.
+    event: TCPEvent | None = None
+    pending: Awaitable[Any] | None = None
     while not conn._close_requested:
         conn._interruptible = True
         if lending is not None and lending.queue.lendable:
@@ -164,6 +169,8 @@ async def _read(conn: TCPConnection) -> None:
                     await pending
                 except Exception as exc:
                     raise dispatcher.failure(event, exc) from exc
+        data = b""
+        event = pending = None
 
 
 async def pull(conn: TCPConnection) -> None:

@@ -60,8 +60,12 @@ def _short(data: object) -> str:
     return repr(data)
 
 
+# Most requests have no query: they all share this one (a mapping less per connection).
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _readonly(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
+    return MappingProxyType(dict(value)) if value else _EMPTY
 
 
 @attrs.frozen(kw_only=True)

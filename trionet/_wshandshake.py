@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Sequence
+from sys import intern
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -125,6 +126,10 @@ class HeadReader:
         return head, rest
 
 
+def _short_value(value: str) -> str:
+    return intern(value) if len(value) <= 16 else value
+
+
 def _multi(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Names to a value, or to a list of values when a name came several times."""
     found: dict[str, Any] = {}
@@ -177,7 +182,12 @@ def parse_request(
     else:
         split = urlsplit(url)
         path, query = unquote(split.path) or "/", _multi(parse_qsl(split.query, True))
-    headers = _multi((n.decode("latin-1"), v.decode("latin-1")) for n, v in raw)
+    # Header names, and short values such as "websocket" or "13", are the same in most
+    # requests: interned, every open connection shares one copy of each (interned
+    # strings are freed with their last user, so the peer cannot grow the table).
+    headers = _multi(
+        (intern(n.decode("latin-1")), _short_value(v.decode("latin-1"))) for n, v in raw
+    )
     offered = headers.get("sec-websocket-protocol", "")
     joined = ",".join(offered) if isinstance(offered, list) else offered
     request = WebSocketRequest(

@@ -9,6 +9,7 @@ module only feeds it inputs and acts on the result.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -185,6 +186,11 @@ async def _read_items(
     lending = conn._lending
     if lending is not None and not lending.start(transport):
         lending = None
+    # What one chunk leaves behind is dropped before the next receive (see below).
+    items: Sequence[tuple[Any, ...]] = ()
+    item: tuple[Any, ...] = ()
+    event: WebSocketEvent | None = None
+    pending: Awaitable[Any] | None = None
     while not conn._close_requested:
         if not data and lending is not None and lending.queue.lendable:
             # The consumer keeps up: it reads (see pull) until it hands something back.
@@ -247,6 +253,11 @@ async def _read_items(
             # the events() style the consumer has not run yet: the transport flushes
             # before it waits for the peer, after the consumer had its turn.)
             await transport.flush()
+        # An idle connection waits in the receive above: without this, the last message,
+        # its event and the handler's finished coroutine would stay alive as long
+        # (about 0.6 KiB per connection).
+        items = item = ()
+        event = pending = None
     return None
 
 

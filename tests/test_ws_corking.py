@@ -77,9 +77,9 @@ def write_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     writes: list[int] = []
     original = transport_module.SocketTransport._send_all
 
-    async def counting(self: Any, data: Any) -> None:
-        writes.append(len(data))
-        await original(self, data)
+    async def counting(self: Any, data: Any, head: bytes = b"") -> None:
+        writes.append(len(head) + len(data))
+        await original(self, data, head)
 
     monkeypatch.setattr(transport_module.SocketTransport, "_send_all", counting)
     return writes

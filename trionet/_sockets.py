@@ -172,11 +172,13 @@ class SocketTransport(Transport):
             inner.setblocking(False)
         return cls(inner, no_delay=True)
 
-    async def _receive_some(self) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         sock = self._sock
         await trio.lowlevel.checkpoint_if_cancelled()
-        retried = False
+        retried = missed
         try:
+            if missed:  # the caller's receive_nowait was the first attempt
+                await trio.lowlevel.checkpoint()
             while True:
                 # The waits come after the except clause, not inside it: an exception
                 # being handled stays alive, traceback and all, for as long as its
@@ -219,17 +221,20 @@ class SocketTransport(Transport):
             self.eof_received = True
         return data
 
-    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+    async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
         sock = self._sock
         await trio.lowlevel.checkpoint_if_cancelled()
         deadline = math.inf
         timed_out = False
         try:
             with memoryview(data) as view:
-                sent = 0
+                sent = -len(head)  # of data; below 0 while part of head is still unsent
                 while sent < len(view):
                     try:
-                        sent += sock.send(view[sent:])
+                        if sent < 0:  # gather write: head and data are never joined
+                            sent += sock.sendmsg((head[len(head) + sent :], view))
+                        else:
+                            sent += sock.send(view[sent:])
                         continue
                     except BlockingIOError:
                         pass  # wait below, outside the handler (see _receive_some)

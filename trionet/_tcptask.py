@@ -139,8 +139,9 @@ async def _read(conn: TCPConnection) -> None:
     lending = conn._lending
     if lending is not None and not lending.start(transport):
         lending = None
-    # Dropped after each chunk, so that an idle connection does not keep its last chunk
-    # (up to 64 KiB), its event and the handler's finished coroutine alive while it waits.
+    # The last chunk (up to 64 KiB), its event and the handler's finished coroutine:
+    # dropped before the connection waits for the peer, as in trionet._wstask.
+    data = b""
     event: TCPEvent | None = None
     pending: Awaitable[Any] | None = None
     while not conn._close_requested:
@@ -153,7 +154,15 @@ async def _read(conn: TCPConnection) -> None:
                 continue
             data = b""  # the peer's FIN
         else:
-            data = await transport.receive()
+            await trio.lowlevel.checkpoint_if_cancelled()
+            ready = transport.receive_nowait()
+            if ready is None:
+                data = b""
+                event = pending = None
+                data = await transport.receive(missed=True)
+            else:
+                data = ready
+                await trio.lowlevel.cancel_shielded_checkpoint()
         conn._interruptible = False
         if conn._close_requested:
             break  # terminate() came while the data was on its way: it is discarded
@@ -169,8 +178,6 @@ async def _read(conn: TCPConnection) -> None:
                     await pending
                 except Exception as exc:
                     raise dispatcher.failure(event, exc) from exc
-        data = b""
-        event = pending = None
 
 
 async def pull(conn: TCPConnection) -> None:

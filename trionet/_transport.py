@@ -191,10 +191,11 @@ class Transport:
 
     # -- primitives ----------------------------------------------------------------------
 
-    async def _receive_some(self) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         raise NotImplementedError
 
-    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+    async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
+        """Write ``head`` then ``data`` (without joining them where the transport can)."""
         raise NotImplementedError
 
     def receive_nowait(self) -> bytes | None:
@@ -227,9 +228,15 @@ class Transport:
 
     # -- shared behaviour --------------------------------------------------------------
 
-    async def receive(self) -> bytes:
-        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF."""
-        data = await self._receive_some()
+    async def receive(self, *, missed: bool = False) -> bytes:
+        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF.
+
+        ``missed=True`` says that :meth:`receive_nowait` just found nothing, so the socket
+        transport does not try again before its one pass of the scheduler.  A connection
+        reads that way to learn that it is about to wait, and to drop what it no longer
+        needs first (see trionet._wstask).
+        """
+        data = await self._receive_some(missed)
         if not data:
             self.eof_received = True
         return data
@@ -243,26 +250,31 @@ class Transport:
         finally:
             gate.release()
 
-    async def send_locked(self, data: bytes | bytearray | memoryview) -> None:
-        """Send ``data``; the caller holds :attr:`gate`.
+    async def send_locked(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
+        """Send ``head`` and then ``data``; the caller holds :attr:`gate`.
 
         While :attr:`corked`, data that fits in :data:`CORK_LIMIT` with what is already
         pending is only appended to :attr:`pending` (no system call): a connection that
         answers many small messages from one received chunk then writes all the answers
         with one ``send``.
+
+        Anything larger is not copied: what is pending and ``head`` (a frame header, say)
+        go out in the same system call as ``data`` (``sendmsg`` on a socket), so that a
+        1 MiB message is never joined to its header or to earlier answers.
         """
         pending = self.pending
-        if self.corked and not self.waiting and len(pending) + len(data) <= CORK_LIMIT:
+        if self.corked and not self.waiting and len(pending) + len(head) + len(data) <= CORK_LIMIT:
+            pending += head
             pending += data
             return
         if pending:
             # Cancelled before anything is written, the pending bytes stay for whoever
             # writes next (the closing handshake does): they were accepted already.
             await trio.lowlevel.checkpoint_if_cancelled()
-            pending += data
-            data = bytes(pending)
+            pending += head
+            head = bytes(pending)
             pending.clear()
-        await self._send_all(data)
+        await self._send_all(data, head)
 
     async def send_eager(self, data: bytes | bytearray | memoryview) -> None:
         """:meth:`send`, minus the pass of the scheduler when the socket takes it all now.
@@ -357,7 +369,7 @@ class StreamTransport(Transport):
         if self.on_send_wait is not None:
             self.on_send_wait()
 
-    async def _receive_some(self) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         try:
             data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
@@ -365,7 +377,9 @@ class StreamTransport(Transport):
             raise _broken(exc, "receive") from exc
         return bytes(data) if type(data) is not bytes else data
 
-    async def _send_all(self, data: bytes | bytearray | memoryview) -> None:
+    async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
+        if head:
+            data = head + data  # a stream has no gather write
         try:
             with trio.move_on_after(self.send_timeout) as scope:
                 await self.stream.send_all(data)

@@ -38,7 +38,7 @@ from ._wsevents import (
     WebSocketRequest,
 )
 from ._wsoptions import WebSocketOptions
-from ._wsproto import FrameLayer
+from ._wsproto import GATHER_FROM, FrameLayer
 from ._wsstate import WSInput, WSLifecycle, WSState
 from ._wstask import pull
 from ._wstask import run as run_task
@@ -274,7 +274,10 @@ class WebSocketConnection:
         try:
             if not frames.can_send:
                 raise ConnectionClosedError(self._why_closed())
-            await transport.send_locked(frames.message(payload))
+            if len(payload) < GATHER_FROM:
+                await transport.send_locked(frames.message(payload))
+            else:
+                await transport.send_locked(*frames.message_parts(payload))
         except TransportError as exc:
             self._transport_failed(exc)
             raise ConnectionClosedError(exc.record.message) from exc

@@ -40,6 +40,7 @@ from ._wsfast import ACCELERATED, LONGEST, TEXT, AcceleratedDecoder, peer_close,
 __all__ = [
     "CLOSED",
     "FAILED",
+    "GATHER_FROM",
     "MESSAGE",
     "PONG",
     "BoundedDeflate",
@@ -123,6 +124,11 @@ class BoundedDeflate(PerMessageDeflate):
         self._inbound_compressed = None
         return out
 
+
+#: Messages from this size on are sent with :meth:`FrameLayer.message_parts`, their payload
+#: not joined to the header.  Smaller ones are joined: the copy costs less than a gather
+#: write, and they may be corked with other answers (trionet._transport.CORK_LIMIT).
+GATHER_FROM = 65536
 
 # Server frame headers: FIN + opcode, then the 7-bit length or its 16/64-bit extension.
 _HEADER_16 = struct.Struct("!BBH")
@@ -345,6 +351,26 @@ class FrameLayer:
         if isinstance(data, str):
             return self._conn.send(TextMessage(data=data))
         return self._conn.send(BytesMessage(data=bytes(data)))
+
+    def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """:meth:`message` as ``(payload, header)``, for large messages: not joined.
+
+        The transport writes both with one gather write, which saves copying the payload
+        (a megabyte message is then copied once, from ``bytearray`` or ``str``, or not at
+        all).  With an extension the frames are wsproto's, returned whole with no header.
+        """
+        if not (self._plain and self._conn.state is ConnectionState.OPEN):
+            return self.message(data), b""
+        if isinstance(data, str):
+            payload, first = data.encode(), 0x81
+        else:
+            payload, first = data if type(data) is bytes else bytes(data), 0x82
+        size = len(payload)
+        if size < 126:
+            return payload, bytes((first, size))
+        if size < 65536:
+            return payload, _HEADER_16.pack(first, 126, size)
+        return payload, _HEADER_64.pack(first, 127, size)
 
     def ping(self, payload: bytes = b"") -> bytes:
         """A ping frame (``b""`` once a close frame was sent)."""

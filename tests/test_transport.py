@@ -7,6 +7,10 @@ waits (the fast path of lent reading), and closing with and without a task waiti
 
 from __future__ import annotations
 
+import fcntl
+import socket
+import sys
+import termios
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +18,7 @@ import pytest
 import trio
 
 from trionet._sockets import SocketTransport, open_transport
-from trionet._transport import TransportError
+from trionet._transport import LARGE_RECEIVE_SIZE, RECEIVE_SIZE, TransportError
 
 HOST = "127.0.0.1"
 
@@ -158,3 +162,64 @@ async def test_descriptors_closed_without_waiters_can_be_waited_on_again() -> No
                             assert await reused.receive() == b"late"
                     finally:
                         await reused.aclose()
+
+
+async def _buffered_reader(amount: int, limit: int) -> tuple[Any, socket.socket]:
+    """A transport whose socket has ``amount`` bytes waiting, and the writing peer."""
+    with socket.create_server((HOST, 0)) as listening:
+        writer = socket.create_connection(listening.getsockname())
+        reader, _ = listening.accept()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    reader.setblocking(False)
+    writer.setblocking(False)
+    transport = SocketTransport(reader, no_delay=True)
+    transport.receive_limit = limit
+    await _fill(transport, writer, amount)
+    return transport, writer
+
+
+async def _fill(transport: SocketTransport, writer: socket.socket, amount: int) -> None:
+    """Write ``amount`` bytes and wait until the reader's socket holds them all."""
+    writer.sendall(b"x" * amount)
+    while True:
+        waiting = bytearray(4)
+        fcntl.ioctl(transport._sock, termios.FIONREAD, waiting)
+        if int.from_bytes(waiting, sys.byteorder) >= amount:
+            return
+        await trio.lowlevel.wait_readable(transport._sock)
+
+
+@pytest.mark.parametrize("through", ["receive", "receive_nowait"])
+async def test_reads_grow_to_the_limit_while_they_come_back_full(through: str) -> None:
+    with trio.fail_after(10):
+        transport, writer = await _buffered_reader(1 << 20, LARGE_RECEIVE_SIZE)
+        try:
+
+            async def read() -> int:
+                if through == "receive":
+                    return len(await transport.receive())
+                data = transport.receive_nowait()
+                assert data is not None
+                return len(data)
+
+            # 64 KiB first; each full read lets the next take 256 KiB; the short last one
+            # (what is left of the MiB) sends the next read back to 64 KiB.
+            sizes = [await read() for _ in range(5)]
+            big = LARGE_RECEIVE_SIZE
+            assert sizes == [RECEIVE_SIZE, big, big, big, (1 << 20) - RECEIVE_SIZE - 3 * big]
+            await _fill(transport, writer, 1 << 19)
+            assert await read() == RECEIVE_SIZE
+        finally:
+            writer.close()
+            await transport.aclose()
+
+
+async def test_reads_stay_at_receive_size_by_default() -> None:
+    with trio.fail_after(10):
+        transport, writer = await _buffered_reader(1 << 19, RECEIVE_SIZE)
+        try:
+            sizes = [len(await transport.receive()) for _ in range(8)]
+            assert sizes == [RECEIVE_SIZE] * 8  # TCP connections: data events of 64 KiB at most
+        finally:
+            writer.close()
+            await transport.aclose()

@@ -62,7 +62,7 @@ EXPECTED: dict[str, list[str]] = {
         "client: 4096 characters echoed: True",
         "server: closed with 1009: message larger than 4096 bytes",
         "client: closed by the server with 1009",
-        "budget: 450560 bytes per connection at most",
+        "budget: 647168 bytes per connection at most",
     ],
     "ws_tls.py": ["client: 'over TLS: hello'"],
     "ws_reuse_port.py": (

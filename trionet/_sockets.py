@@ -144,7 +144,7 @@ class SocketTransport(Transport):
     registration, an epoll wake-up and a failed ``recv`` are saved.
     """
 
-    __slots__ = ("_no_delay", "_sock", "_waiters")
+    __slots__ = ("_no_delay", "_read_size", "_sock", "_waiters")
 
     def __init__(self, sock: socket.socket, *, no_delay: bool) -> None:
         """Own ``sock``, a connected non-blocking TCP socket with ``TCP_NODELAY`` as given."""
@@ -153,6 +153,7 @@ class SocketTransport(Transport):
         self._sock = sock
         self._no_delay = no_delay
         self._waiters = 0  # tasks inside trio's wait_readable / wait_writable on the socket
+        self._read_size = RECEIVE_SIZE  # the next recv's; see Transport.receive_limit
 
     @classmethod
     def from_stream(cls, stream: trio.SocketStream) -> SocketTransport:
@@ -184,7 +185,7 @@ class SocketTransport(Transport):
                 # being handled stays alive, traceback and all, for as long as its
                 # handler is suspended (about 0.5 KiB per idle connection).
                 try:
-                    data = sock.recv(RECEIVE_SIZE)
+                    data = sock.recv(self._read_size)
                     break
                 except BlockingIOError:
                     pass
@@ -204,6 +205,8 @@ class SocketTransport(Transport):
         except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise _broken(exc, "receive") from exc
+        # A full read means more is probably waiting: the next one may take more.
+        self._read_size = self.receive_limit if len(data) == self._read_size else RECEIVE_SIZE
         if not retried:
             await trio.lowlevel.cancel_shielded_checkpoint()
         return data
@@ -211,7 +214,7 @@ class SocketTransport(Transport):
     def receive_nowait(self) -> bytes | None:
         """The next chunk if the socket has one now (``b""`` at EOF), else ``None``."""
         try:
-            data = self._sock.recv(RECEIVE_SIZE)
+            data = self._sock.recv(self._read_size)
         except BlockingIOError:
             return None
         except OSError as exc:
@@ -219,6 +222,7 @@ class SocketTransport(Transport):
             raise _broken(exc, "receive") from exc
         if not data:
             self.eof_received = True
+        self._read_size = self.receive_limit if len(data) == self._read_size else RECEIVE_SIZE
         return data
 
     async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:

@@ -38,8 +38,9 @@ DEFAULT_READ_AHEAD = 64 * 1024
 # (1 << (windowBits + 2)) + (1 << (memLevel + 9)) with memLevel 8.
 _INFLATE_MEMORY = (1 << 15) + 7 * 1024
 _DEFLATE_MEMORY = (1 << 17) + (1 << 17)
-# What one receive() asks the kernel for (trionet._transport.RECEIVE_SIZE).
-_RECEIVE_CHUNK = 65536
+# The most one receive() takes from the kernel on a WebSocket connection
+# (trionet._transport.LARGE_RECEIVE_SIZE).
+_RECEIVE_CHUNK = 262144
 
 
 def _positive_int(value: object, argument: str) -> int:

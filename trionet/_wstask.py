@@ -18,7 +18,7 @@ from ._corking import flushing_first
 from ._events import ErrorCode, ErrorRecord
 from ._exceptions import ConnectionClosedError
 from ._handlers import HandlerFailure
-from ._transport import Transport, TransportError
+from ._transport import LARGE_RECEIVE_SIZE, Transport, TransportError
 from ._util import end_within
 from ._wsevents import CloseCode, WebSocketEvent, WebSocketEventType, message_event
 from ._wsproto import CLOSED, FAILED, MESSAGE, PONG
@@ -176,6 +176,7 @@ async def _read_items(
     """The read loop; returns the close or failure item that ended it, if any."""
     frames = conn._frames
     assert frames is not None
+    transport.receive_limit = LARGE_RECEIVE_SIZE  # large messages come in larger reads
     lifecycle = conn._lifecycle
     dispatcher = conn._dispatcher
     start = dispatcher.start

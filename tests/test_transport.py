@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
-from trionet._sockets import SocketTransport, open_transport
+from trionet._sockets import RETRY_MISSES, RETRY_PROBE, SocketTransport, open_transport
 from trionet._transport import LARGE_RECEIVE_SIZE, RECEIVE_SIZE, TransportError
 
 HOST = "127.0.0.1"
@@ -223,3 +224,58 @@ async def test_reads_stay_at_receive_size_by_default() -> None:
         finally:
             writer.close()
             await transport.aclose()
+
+
+class _CountingSocket:
+    """A socket's stand-in that counts ``recv`` calls (trio waits on its descriptor)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.recvs = 0
+        self.pretend_empty = 0  # the next calls that find nothing, whatever is there
+
+    def recv(self, size: int) -> bytes:
+        self.recvs += 1
+        if self.pretend_empty:
+            self.pretend_empty -= 1
+            raise BlockingIOError
+        return self.sock.recv(size)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+async def test_a_second_look_is_left_out_while_it_keeps_missing() -> None:
+    # A peer that sends only once the receiver waits: every second look misses.  After
+    # RETRY_MISSES misses the receive waits at once (2 recv calls instead of 3), but for
+    # a probe every RETRY_PROBE-th time; a second look that finds data starts over.
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        counting = _CountingSocket(left)
+        transport = SocketTransport(counting, no_delay=True)  # type: ignore[arg-type]
+        calls = []
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                for _ in range(2 * RETRY_PROBE):
+                    before = counting.recvs
+                    nursery.start_soon(transport.receive)
+                    await trio.testing.wait_all_tasks_blocked()
+                    right.send(b"x")
+                    await trio.testing.wait_all_tasks_blocked()
+                    calls.append(counting.recvs - before)
+                # Data that is there by the second look (a probe, at this count): the
+                # second look found it, and the misses start over.
+                right.send(b"y")
+                counting.pretend_empty = 1
+                before = counting.recvs
+                nursery.start_soon(transport.receive)
+                await trio.testing.wait_all_tasks_blocked()
+        skipped = [n == 2 for n in calls]
+        assert calls[:RETRY_MISSES] == [3] * RETRY_MISSES
+        probes = {RETRY_PROBE, 2 * RETRY_PROBE}  # misses counted before each receive
+        for misses, n in enumerate(calls[RETRY_MISSES:], start=RETRY_MISSES):
+            assert n == (3 if misses in probes else 2), (misses, calls)
+        assert any(skipped)
+        assert counting.recvs - before == 2
+        assert transport._misses == 0

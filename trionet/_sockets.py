@@ -124,6 +124,12 @@ def adopt(sock: socket.socket, *, no_delay: bool) -> SocketTransport:
 
 _NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 
+# A receive that finds the socket empty looks again after one pass of the scheduler while
+# that finds data; after this many misses in a row it waits at once instead, and looks
+# again only every RETRY_PROBE-th time (see SocketTransport._receive_when_empty).
+RETRY_MISSES = 4
+RETRY_PROBE = 16
+
 # Whether trio waits with epoll here (see SocketTransport.aclose).
 _EPOLL = sys.platform == "linux"
 
@@ -141,10 +147,12 @@ class SocketTransport(Transport):
     One more step saves most waits in request/response traffic: when a receive finds the
     socket empty, it yields once to the other tasks and tries again before registering
     with epoll.  The answer to what we just sent often arrives in that time, and then a
-    registration, an epoll wake-up and a failed ``recv`` are saved.
+    registration, an epoll wake-up and a failed ``recv`` are saved.  Where it keeps
+    missing (a peer that sends now and then), the step is skipped but for an occasional
+    probe.
     """
 
-    __slots__ = ("_no_delay", "_read_size", "_sock", "_waiters")
+    __slots__ = ("_misses", "_no_delay", "_read_size", "_sock", "_waiters")
 
     def __init__(self, sock: socket.socket, *, no_delay: bool) -> None:
         """Own ``sock``, a connected non-blocking TCP socket with ``TCP_NODELAY`` as given."""
@@ -154,6 +162,7 @@ class SocketTransport(Transport):
         self._no_delay = no_delay
         self._waiters = 0  # tasks inside trio's wait_readable / wait_writable on the socket
         self._read_size = RECEIVE_SIZE  # the next recv's; see Transport.receive_limit
+        self._misses = 0  # second looks in a row that found nothing (_receive_when_empty)
 
     @classmethod
     def from_stream(cls, stream: trio.SocketStream) -> SocketTransport:
@@ -174,42 +183,72 @@ class SocketTransport(Transport):
         return cls(inner, no_delay=True)
 
     async def _receive_some(self, missed: bool = False) -> bytes:
-        sock = self._sock
         await trio.lowlevel.checkpoint_if_cancelled()
-        retried = missed
+        if not missed:
+            # The waits come after the except clause, not inside it: an exception being
+            # handled stays alive, traceback and all, for as long as its handler is
+            # suspended (about 0.5 KiB per idle connection).
+            try:
+                data = self._sock.recv(self._read_size)
+            except BlockingIOError:
+                missed = True
+            except OSError as exc:
+                self.broken = True
+                raise _broken(exc, "receive") from exc
+            if not missed:
+                self._sized(len(data))
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+        return await self._receive_when_empty()
+
+    async def _receive_when_empty(self) -> bytes:
+        """The socket was just found empty: look again after one pass, or wait for it.
+
+        The second look pays when the peer answers what was just written (request and
+        response); when it keeps finding nothing (a peer that sends now and then), it
+        costs a failed ``recv`` and a pass of the scheduler per message, so it is left
+        out after RETRY_MISSES misses in a row, except every RETRY_PROBE-th time, to
+        notice when it would pay again.
+        """
+        sock = self._sock
+        misses = self._misses
         try:
-            if missed:  # the caller's receive_nowait was the first attempt
+            if misses < RETRY_MISSES or misses % RETRY_PROBE == 0:
                 await trio.lowlevel.checkpoint()
+                try:
+                    data = sock.recv(self._read_size)
+                except BlockingIOError:
+                    self._misses = misses + 1
+                else:
+                    self._misses = 0
+                    self._sized(len(data))
+                    return data
+            else:
+                self._misses = misses + 1
             while True:
-                # The waits come after the except clause, not inside it: an exception
-                # being handled stays alive, traceback and all, for as long as its
-                # handler is suspended (about 0.5 KiB per idle connection).
+                if self.pending:
+                    await self.flush()  # what was accepted goes out before we wait
+                self.waiting = True
+                self._waiters += 1
+                try:
+                    await trio.lowlevel.wait_readable(sock)
+                finally:
+                    self.waiting = False
+                    self._waiters -= 1
                 try:
                     data = sock.recv(self._read_size)
                     break
                 except BlockingIOError:
                     pass
-                if retried:
-                    if self.pending:
-                        await self.flush()  # what was accepted goes out before we wait
-                    self.waiting = True
-                    self._waiters += 1
-                    try:
-                        await trio.lowlevel.wait_readable(sock)
-                    finally:
-                        self.waiting = False
-                        self._waiters -= 1
-                else:
-                    retried = True
-                    await trio.lowlevel.checkpoint()
         except (OSError, trio.ClosedResourceError) as exc:
             self.broken = True
             raise _broken(exc, "receive") from exc
-        # A full read means more is probably waiting: the next one may take more.
-        self._read_size = self.receive_limit if len(data) == self._read_size else RECEIVE_SIZE
-        if not retried:
-            await trio.lowlevel.cancel_shielded_checkpoint()
+        self._sized(len(data))
         return data
+
+    def _sized(self, received: int) -> None:
+        # A full read means more is probably waiting: the next one may take more.
+        self._read_size = self.receive_limit if received == self._read_size else RECEIVE_SIZE
 
     def receive_nowait(self) -> bytes | None:
         """The next chunk if the socket has one now (``b""`` at EOF), else ``None``."""
@@ -222,7 +261,7 @@ class SocketTransport(Transport):
             raise _broken(exc, "receive") from exc
         if not data:
             self.eof_received = True
-        self._read_size = self.receive_limit if len(data) == self._read_size else RECEIVE_SIZE
+        self._sized(len(data))
         return data
 
     async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:

@@ -89,7 +89,8 @@ class LentReading:
                     try:
                         if transport.pending:
                             await transport.flush()
-                        data = await transport.receive()
+                        # Both looks above found nothing: no third one before the wait.
+                        data = await transport.receive(missed=True)
                     finally:
                         self._scope = None
                 if scope.cancelled_caught:

@@ -279,3 +279,48 @@ async def test_a_second_look_is_left_out_while_it_keeps_missing() -> None:
         assert any(skipped)
         assert counting.recvs - before == 2
         assert transport._misses == 0
+
+
+async def test_a_caller_that_looked_twice_goes_straight_to_the_wait() -> None:
+    # The lent read makes both looks itself; the transport then only waits and reads.
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        counting = _CountingSocket(left)
+        transport = SocketTransport(counting, no_delay=True)  # type: ignore[arg-type]
+        received: list[bytes] = []
+
+        async def receive() -> None:
+            received.append(await transport.receive(looked=2))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive)
+                await trio.testing.wait_all_tasks_blocked()
+                assert counting.recvs == 0  # waiting, without having looked
+                right.send(b"z")
+        assert received == [b"z"]
+        assert counting.recvs == 1
+        assert transport._misses == 0  # the caller's looks are not the transport's
+
+
+async def test_receive_ready_reads_what_is_there_or_says_none() -> None:
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        transport = SocketTransport(left, no_delay=True)
+        with trio.fail_after(10):
+            assert await transport.receive_ready() is None
+            right.send(b"now")
+            await trio.lowlevel.wait_readable(left)
+            assert await transport.receive_ready() == b"now"
+            right.shutdown(socket.SHUT_WR)
+            await trio.lowlevel.wait_readable(left)
+            assert await transport.receive_ready() == b""
+            assert transport.eof_received
+
+
+def test_the_budget_counts_the_largest_websocket_read() -> None:
+    from trionet._wsoptions import _RECEIVE_CHUNK  # sans-I/O: it cannot import the transport
+
+    assert _RECEIVE_CHUNK == LARGE_RECEIVE_SIZE

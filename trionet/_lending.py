@@ -89,8 +89,8 @@ class LentReading:
                     try:
                         if transport.pending:
                             await transport.flush()
-                        # Both looks above found nothing: no third one before the wait.
-                        data = await transport.receive(missed=True)
+                        # Both looks were made above: the transport only waits.
+                        data = await transport.receive(looked=2)
                     finally:
                         self._scope = None
                 if scope.cancelled_caught:

@@ -182,38 +182,38 @@ class SocketTransport(Transport):
             inner.setblocking(False)
         return cls(inner, no_delay=True)
 
-    async def _receive_some(self, missed: bool = False) -> bytes:
+    async def _receive_some(self, looked: int = 0) -> bytes:
         await trio.lowlevel.checkpoint_if_cancelled()
-        if not missed:
+        if not looked:
             # The waits come after the except clause, not inside it: an exception being
             # handled stays alive, traceback and all, for as long as its handler is
             # suspended (about 0.5 KiB per idle connection).
             try:
                 data = self._sock.recv(self._read_size)
             except BlockingIOError:
-                missed = True
+                pass
             except OSError as exc:
                 self.broken = True
                 raise _broken(exc, "receive") from exc
-            if not missed:
+            else:
                 self._sized(len(data))
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
-        return await self._receive_when_empty()
+        return await self._receive_when_empty(second_look=looked < 2)
 
-    async def _receive_when_empty(self) -> bytes:
+    async def _receive_when_empty(self, *, second_look: bool) -> bytes:
         """The socket was just found empty: look again after one pass, or wait for it.
 
         The second look pays when the peer answers what was just written (request and
         response); when it keeps finding nothing (a peer that sends now and then), it
         costs a failed ``recv`` and a pass of the scheduler per message, so it is left
         out after RETRY_MISSES misses in a row, except every RETRY_PROBE-th time, to
-        notice when it would pay again.
+        notice when it would pay again.  ``second_look=False``: the caller made it already.
         """
         sock = self._sock
         misses = self._misses
         try:
-            if misses < RETRY_MISSES or misses % RETRY_PROBE == 0:
+            if second_look and (misses < RETRY_MISSES or misses % RETRY_PROBE == 0):
                 await trio.lowlevel.checkpoint()
                 try:
                     data = sock.recv(self._read_size)
@@ -223,8 +223,8 @@ class SocketTransport(Transport):
                     self._misses = 0
                     self._sized(len(data))
                     return data
-            else:
-                self._misses = misses + 1
+            elif second_look:
+                self._misses = misses + 1  # left out: it has not been paying
             while True:
                 if self.pending:
                     await self.flush()  # what was accepted goes out before we wait

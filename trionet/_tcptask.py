@@ -154,15 +154,12 @@ async def _read(conn: TCPConnection) -> None:
                 continue
             data = b""  # the peer's FIN
         else:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            ready = transport.receive_nowait()
+            ready = await transport.receive_ready()
             if ready is None:
-                data = b""
+                data = b""  # the last chunk goes before the wait, not after it
                 event = pending = None
-                data = await transport.receive(missed=True)
-            else:
-                data = ready
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                ready = await transport.receive(looked=1)
+            data = ready
         conn._interruptible = False
         if conn._close_requested:
             break  # terminate() came while the data was on its way: it is discarded

@@ -205,7 +205,7 @@ class Transport:
 
     # -- primitives ----------------------------------------------------------------------
 
-    async def _receive_some(self, missed: bool = False) -> bytes:
+    async def _receive_some(self, looked: int = 0) -> bytes:
         raise NotImplementedError
 
     async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
@@ -242,17 +242,29 @@ class Transport:
 
     # -- shared behaviour --------------------------------------------------------------
 
-    async def receive(self, *, missed: bool = False) -> bytes:
-        """Return the next chunk of at most :data:`RECEIVE_SIZE` bytes; ``b""`` at EOF.
+    async def receive(self, *, looked: int = 0) -> bytes:
+        """Return the next chunk of at most :attr:`receive_limit` bytes; ``b""`` at EOF.
 
-        ``missed=True`` says that :meth:`receive_nowait` just found nothing, so the socket
-        transport does not try again before its one pass of the scheduler.  A connection
-        reads that way to learn that it is about to wait, and to drop what it no longer
-        needs first (see trionet._wstask).
+        ``looked`` is how many times the caller has just found nothing with
+        :meth:`receive_nowait`: the socket transport then skips its own first look (1),
+        or its second look after a pass of the scheduler too (2), and waits.
         """
-        data = await self._receive_some(missed)
+        data = await self._receive_some(looked)
         if not data:
             self.eof_received = True
+        return data
+
+    async def receive_ready(self) -> bytes | None:
+        """What :meth:`receive` would return at once (with its pass), or ``None``.
+
+        ``None`` costs no pass of the scheduler: the caller learns that it is about to
+        wait, and can let go of what it no longer needs first (a connection's last
+        message, see trionet._wstask), then call ``receive(looked=1)``.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        data = self.receive_nowait()
+        if data is not None:
+            await trio.lowlevel.cancel_shielded_checkpoint()
         return data
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
@@ -392,7 +404,7 @@ class StreamTransport(Transport):
         if self.on_send_wait is not None:
             self.on_send_wait()
 
-    async def _receive_some(self, missed: bool = False) -> bytes:
+    async def _receive_some(self, looked: int = 0) -> bytes:
         try:
             data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:

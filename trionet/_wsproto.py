@@ -337,40 +337,35 @@ class FrameLayer:
         Raises:
             wsproto's LocalProtocolError: a close frame was already sent.
         """
+        payload, header = self.message_parts(data)
+        return header + payload
+
+    def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
+        """:meth:`message` as ``(payload, header)``, so that a large one is not joined.
+
+        The transport writes both with one gather write, which saves copying the payload
+        (a megabyte message is then copied once, from ``bytearray`` or ``str``, or not at
+        all).  With an extension the frames are wsproto's, returned whole with no header.
+
+        Raises:
+            wsproto's LocalProtocolError: a close frame was already sent.
+        """
         if self._plain and self._conn.state is ConnectionState.OPEN:
+            # Server frames without an extension: the header is built here, and the
+            # payload is copied once at most (by message(); wsproto copies it thrice).
             if isinstance(data, str):
                 payload, first = data.encode(), 0x81  # FIN + text
             else:
                 payload, first = data if type(data) is bytes else bytes(data), 0x82
             size = len(payload)
             if size < 126:
-                return bytes((first, size)) + payload
+                return payload, bytes((first, size))
             if size < 65536:
-                return _HEADER_16.pack(first, 126, size) + payload
-            return _HEADER_64.pack(first, 127, size) + payload
+                return payload, _HEADER_16.pack(first, 126, size)
+            return payload, _HEADER_64.pack(first, 127, size)
         if isinstance(data, str):
-            return self._conn.send(TextMessage(data=data))
-        return self._conn.send(BytesMessage(data=bytes(data)))
-
-    def message_parts(self, data: str | bytes | bytearray | memoryview) -> tuple[bytes, bytes]:
-        """:meth:`message` as ``(payload, header)``, for large messages: not joined.
-
-        The transport writes both with one gather write, which saves copying the payload
-        (a megabyte message is then copied once, from ``bytearray`` or ``str``, or not at
-        all).  With an extension the frames are wsproto's, returned whole with no header.
-        """
-        if not (self._plain and self._conn.state is ConnectionState.OPEN):
-            return self.message(data), b""
-        if isinstance(data, str):
-            payload, first = data.encode(), 0x81
-        else:
-            payload, first = data if type(data) is bytes else bytes(data), 0x82
-        size = len(payload)
-        if size < 126:
-            return payload, bytes((first, size))
-        if size < 65536:
-            return payload, _HEADER_16.pack(first, 126, size)
-        return payload, _HEADER_64.pack(first, 127, size)
+            return self._conn.send(TextMessage(data=data)), b""
+        return self._conn.send(BytesMessage(data=bytes(data))), b""
 
     def ping(self, payload: bytes = b"") -> bytes:
         """A ping frame (``b""`` once a close frame was sent)."""

@@ -207,8 +207,7 @@ async def _read_items(
             return None
         if not data:
             conn._interruptible = conn._reading = True
-            await trio.lowlevel.checkpoint_if_cancelled()
-            ready = transport.receive_nowait()
+            ready = await transport.receive_ready()
             if ready is None:
                 # About to wait, maybe for long: the last chunk's messages, events and
                 # handler coroutine go first (about 0.6 KiB on an idle connection).  Not
@@ -217,10 +216,8 @@ async def _read_items(
                 # (ws_large lost a third of its speed that way).
                 items = item = ()
                 event = pending = None
-                data = await transport.receive(missed=True)
-            else:
-                data = ready
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                ready = await transport.receive(looked=1)
+            data = ready
             conn._interruptible = conn._reading = False
             conn._received += 1
             if conn._close_requested:

@@ -206,9 +206,13 @@ async def test_terminal_mode_prints_above_the_line_being_typed() -> None:
                     await read_until(screen, b"> ", seen)
                     await screen.send_all(b"hello \x1b[31m\n")
                     await read_until(screen, b"< hello \\x1b[31m", seen)  # escaped
-                    # The insertion saves and restores the cursor around the new line.
+                    # The insertion saves and restores the cursor around the new line.  The
+                    # pty may hand over the restore in a later read than the line itself.
+                    await read_until(screen, b"\x1b8", seen)
                     assert b"\x1b7" in seen
                     assert b"\x1b8" in seen
+                    line = seen.index(b"< hello")
+                    assert seen.rindex(b"\x1b7", 0, line) < line < seen.index(b"\x1b8", line)
                     await screen.send_all(b"\x04")  # Ctrl-D: end of input
                     assert await process.wait() == 0
                 conn = await recorder.last_terminated()

@@ -11,7 +11,7 @@ import fcntl
 import socket
 import sys
 import termios
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -245,63 +245,69 @@ class _CountingSocket:
         return self.sock.fileno()
 
 
-async def test_a_second_look_is_left_out_while_it_keeps_missing() -> None:
+@pytest.fixture
+def counted() -> Iterator[tuple[SocketTransport, _CountingSocket, socket.socket]]:
+    """A transport on a counting socket, the counter, and the peer's socket."""
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        counting = _CountingSocket(left)
+        yield SocketTransport(counting, no_delay=True), counting, right  # type: ignore[arg-type]
+
+
+async def test_a_second_look_is_left_out_while_it_keeps_missing(
+    counted: tuple[SocketTransport, _CountingSocket, socket.socket],
+) -> None:
     # A peer that sends only once the receiver waits: every second look misses.  After
     # RETRY_MISSES misses the receive waits at once (2 recv calls instead of 3), but for
     # a probe every RETRY_PROBE-th time; a second look that finds data starts over.
-    left, right = socket.socketpair()
-    with left, right:
-        left.setblocking(False)
-        counting = _CountingSocket(left)
-        transport = SocketTransport(counting, no_delay=True)  # type: ignore[arg-type]
-        calls = []
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                for _ in range(2 * RETRY_PROBE):
-                    before = counting.recvs
-                    nursery.start_soon(transport.receive)
-                    await trio.testing.wait_all_tasks_blocked()
-                    right.send(b"x")
-                    await trio.testing.wait_all_tasks_blocked()
-                    calls.append(counting.recvs - before)
-                # Data that is there by the second look (a probe, at this count): the
-                # second look found it, and the misses start over.
-                right.send(b"y")
-                counting.pretend_empty = 1
+    transport, counting, right = counted
+    calls = []
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for _ in range(2 * RETRY_PROBE):
                 before = counting.recvs
                 nursery.start_soon(transport.receive)
                 await trio.testing.wait_all_tasks_blocked()
-        skipped = [n == 2 for n in calls]
-        assert calls[:RETRY_MISSES] == [3] * RETRY_MISSES
-        probes = {RETRY_PROBE, 2 * RETRY_PROBE}  # misses counted before each receive
-        for misses, n in enumerate(calls[RETRY_MISSES:], start=RETRY_MISSES):
-            assert n == (3 if misses in probes else 2), (misses, calls)
-        assert any(skipped)
-        assert counting.recvs - before == 2
-        assert transport._misses == 0
-
-
-async def test_a_caller_that_looked_twice_goes_straight_to_the_wait() -> None:
-    # The lent read makes both looks itself; the transport then only waits and reads.
-    left, right = socket.socketpair()
-    with left, right:
-        left.setblocking(False)
-        counting = _CountingSocket(left)
-        transport = SocketTransport(counting, no_delay=True)  # type: ignore[arg-type]
-        received: list[bytes] = []
-
-        async def receive() -> None:
-            received.append(await transport.receive(looked=2))
-
-        with trio.fail_after(10):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(receive)
+                right.send(b"x")
                 await trio.testing.wait_all_tasks_blocked()
-                assert counting.recvs == 0  # waiting, without having looked
-                right.send(b"z")
-        assert received == [b"z"]
-        assert counting.recvs == 1
-        assert transport._misses == 0  # the caller's looks are not the transport's
+                calls.append(counting.recvs - before)
+            # Data that is there by the second look (a probe, at this count): the
+            # second look found it, and the misses start over.
+            right.send(b"y")
+            counting.pretend_empty = 1
+            before = counting.recvs
+            nursery.start_soon(transport.receive)
+            await trio.testing.wait_all_tasks_blocked()
+    skipped = [n == 2 for n in calls]
+    assert calls[:RETRY_MISSES] == [3] * RETRY_MISSES
+    probes = {RETRY_PROBE, 2 * RETRY_PROBE}  # misses counted before each receive
+    for misses, n in enumerate(calls[RETRY_MISSES:], start=RETRY_MISSES):
+        assert n == (3 if misses in probes else 2), (misses, calls)
+    assert any(skipped)
+    assert counting.recvs - before == 2
+    assert transport._misses == 0
+
+
+async def test_a_caller_that_looked_twice_goes_straight_to_the_wait(
+    counted: tuple[SocketTransport, _CountingSocket, socket.socket],
+) -> None:
+    # The lent read makes both looks itself; the transport then only waits and reads.
+    transport, counting, right = counted
+    received: list[bytes] = []
+
+    async def receive() -> None:
+        received.append(await transport.receive(looked=2))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            assert counting.recvs == 0  # waiting, without having looked
+            right.send(b"z")
+    assert received == [b"z"]
+    assert counting.recvs == 1
+    assert transport._misses == 0  # the caller's looks are not the transport's
 
 
 async def test_receive_ready_reads_what_is_there_or_says_none() -> None:

@@ -159,7 +159,7 @@ class ScriptedTransport(Transport):
     def receive_nowait(self) -> bytes | None:
         return self.script.pop(0) if self.script else None
 
-    async def _receive_some(self, looked: int = 0) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         self.blocking_receives += 1
         await trio.sleep_forever()
         raise AssertionError("unreachable")

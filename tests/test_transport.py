@@ -289,27 +289,6 @@ async def test_a_second_look_is_left_out_while_it_keeps_missing(
     assert transport._misses == 0
 
 
-async def test_a_caller_that_looked_twice_goes_straight_to_the_wait(
-    counted: tuple[SocketTransport, _CountingSocket, socket.socket],
-) -> None:
-    # The lent read makes both looks itself; the transport then only waits and reads.
-    transport, counting, right = counted
-    received: list[bytes] = []
-
-    async def receive() -> None:
-        received.append(await transport.receive(looked=2))
-
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(receive)
-            await trio.testing.wait_all_tasks_blocked()
-            assert counting.recvs == 0  # waiting, without having looked
-            right.send(b"z")
-    assert received == [b"z"]
-    assert counting.recvs == 1
-    assert transport._misses == 0  # the caller's looks are not the transport's
-
-
 async def test_receive_ready_reads_what_is_there_or_says_none() -> None:
     left, right = socket.socketpair()
     with left, right:

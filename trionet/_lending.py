@@ -89,8 +89,11 @@ class LentReading:
                     try:
                         if transport.pending:
                             await transport.flush()
-                        # Both looks were made above: the transport only waits.
-                        data = await transport.receive(looked=2)
+                        # One more look after one more pass, while that pays, is the
+                        # transport's: waiting at once here measured slower under load
+                        # (events() at 0.87-0.91x the handler style on ws_small_c50,
+                        # against 1.02-1.08x with it).
+                        data = await transport.receive(missed=True)
                     finally:
                         self._scope = None
                 if scope.cancelled_caught:

@@ -182,9 +182,9 @@ class SocketTransport(Transport):
             inner.setblocking(False)
         return cls(inner, no_delay=True)
 
-    async def _receive_some(self, looked: int = 0) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         await trio.lowlevel.checkpoint_if_cancelled()
-        if not looked:
+        if not missed:
             # The waits come after the except clause, not inside it: an exception being
             # handled stays alive, traceback and all, for as long as its handler is
             # suspended (about 0.5 KiB per idle connection).
@@ -199,21 +199,21 @@ class SocketTransport(Transport):
                 self._sized(len(data))
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
-        return await self._receive_when_empty(second_look=looked < 2)
+        return await self._receive_when_empty()
 
-    async def _receive_when_empty(self, *, second_look: bool) -> bytes:
+    async def _receive_when_empty(self) -> bytes:
         """The socket was just found empty: look again after one pass, or wait for it.
 
         The second look pays when the peer answers what was just written (request and
         response); when it keeps finding nothing (a peer that sends now and then), it
         costs a failed ``recv`` and a pass of the scheduler per message, so it is left
         out after RETRY_MISSES misses in a row, except every RETRY_PROBE-th time, to
-        notice when it would pay again.  ``second_look=False``: the caller made it already.
+        notice when it would pay again.
         """
         sock = self._sock
         misses = self._misses
         try:
-            if second_look and (misses < RETRY_MISSES or misses % RETRY_PROBE == 0):
+            if misses < RETRY_MISSES or misses % RETRY_PROBE == 0:
                 await trio.lowlevel.checkpoint()
                 try:
                     data = sock.recv(self._read_size)
@@ -223,7 +223,7 @@ class SocketTransport(Transport):
                     self._misses = 0
                     self._sized(len(data))
                     return data
-            elif second_look:
+            else:
                 self._misses = misses + 1  # left out: it has not been paying
             while True:
                 if self.pending:

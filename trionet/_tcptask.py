@@ -158,7 +158,7 @@ async def _read(conn: TCPConnection) -> None:
             if ready is None:
                 data = b""  # the last chunk goes before the wait, not after it
                 event = pending = None
-                ready = await transport.receive(looked=1)
+                ready = await transport.receive(missed=True)
             data = ready
         conn._interruptible = False
         if conn._close_requested:

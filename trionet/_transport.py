@@ -205,7 +205,7 @@ class Transport:
 
     # -- primitives ----------------------------------------------------------------------
 
-    async def _receive_some(self, looked: int = 0) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         raise NotImplementedError
 
     async def _send_all(self, data: bytes | bytearray | memoryview, head: bytes = b"") -> None:
@@ -242,14 +242,14 @@ class Transport:
 
     # -- shared behaviour --------------------------------------------------------------
 
-    async def receive(self, *, looked: int = 0) -> bytes:
+    async def receive(self, *, missed: bool = False) -> bytes:
         """Return the next chunk of at most :attr:`receive_limit` bytes; ``b""`` at EOF.
 
-        ``looked`` is how many times the caller has just found nothing with
-        :meth:`receive_nowait`: the socket transport then skips its own first look (1),
-        or its second look after a pass of the scheduler too (2), and waits.
+        ``missed=True``: the caller has just found nothing with :meth:`receive_nowait`,
+        so the socket transport skips its own first look (its second look, after a pass
+        of the scheduler, still comes while it pays).
         """
-        data = await self._receive_some(looked)
+        data = await self._receive_some(missed)
         if not data:
             self.eof_received = True
         return data
@@ -259,7 +259,7 @@ class Transport:
 
         ``None`` costs no pass of the scheduler: the caller learns that it is about to
         wait, and can let go of what it no longer needs first (a connection's last
-        message, see trionet._wstask), then call ``receive(looked=1)``.
+        message, see trionet._wstask), then call ``receive(missed=True)``.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         data = self.receive_nowait()
@@ -404,7 +404,7 @@ class StreamTransport(Transport):
         if self.on_send_wait is not None:
             self.on_send_wait()
 
-    async def _receive_some(self, looked: int = 0) -> bytes:
+    async def _receive_some(self, missed: bool = False) -> bytes:
         try:
             data = await self.stream.receive_some(RECEIVE_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:

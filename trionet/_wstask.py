@@ -216,7 +216,7 @@ async def _read_items(
                 # (ws_large lost a third of its speed that way).
                 items = item = ()
                 event = pending = None
-                ready = await transport.receive(looked=1)
+                ready = await transport.receive(missed=True)
             data = ready
             conn._interruptible = conn._reading = False
             conn._received += 1

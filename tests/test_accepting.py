@@ -19,7 +19,7 @@ import pytest
 import trio
 
 import trionet
-import trionet._listener as listener_module
+import trionet._accepting as accepting_module
 from trionet import TCPListener, WebSocketServer
 from trionet._sockets import ACCEPT_BATCH, accept_sockets, adopt, listening_socket
 
@@ -236,7 +236,7 @@ async def test_tcp_listener_accepts_on_the_socket_and_survives_emfile(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     counting = _Counting(OSError(errno.EMFILE, "Too many open files"))
-    monkeypatch.setattr(listener_module, "accept_sockets", counting)
+    monkeypatch.setattr(accepting_module, "accept_sockets", counting)
     with trio.fail_after(10):
         async with TCPListener.new(0, _Echo(), host=HOST) as listener:
             assert await _round_trip(listener.port) == b"hello"
@@ -248,7 +248,7 @@ async def test_tcp_listener_accepts_on_the_socket_and_survives_emfile(
 
 async def test_websocket_server_accepts_on_the_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     counting = _Counting()
-    monkeypatch.setattr(listener_module, "accept_sockets", counting)
+    monkeypatch.setattr(accepting_module, "accept_sockets", counting)
 
     async def echo(ws: trionet.WebSocketConnection) -> None:
         async for event in ws.events():

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from ._endpoints import remote_address
+from ._endpoints import connect, remote_address
 from ._events import ErrorCode, ErrorRecord
 from ._godot_errors import Error
+from ._sockets import open_transport
 from ._transport import Transport, TransportError
 
 __all__ = [
@@ -198,23 +199,133 @@ class Link:
 
     async def write_loop(self) -> None:
         """Send what put_partial_data queued, in order with the awaited sends."""
-        link = self
-        transport = link.transport
-        assert transport is not None
         while True:
-            while not link.outgoing:
-                await link.flush.park()
-            await transport.gate.acquire()
-            try:
-                queued = bytes(link.outgoing)
-                link.outgoing.clear()
-                if queued:
-                    await transport.send_locked(queued)
-            except TransportError as exc:
-                link.fail(Error.ERR_CONNECTION_ERROR, exc.record)
+            while not self.outgoing:
+                await self.flush.park()
+            if not await self.send_all(b""):
                 return
-            finally:
-                transport.gate.release()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> bool:
+        """Send the queued bytes, then ``data``; ``False`` (and the link failed) if it broke."""
+        transport = self.transport
+        assert transport is not None
+        gate = transport.gate
+        await gate.acquire()
+        try:
+            if self.outgoing:  # what put_partial_data queued goes first
+                queued = bytes(self.outgoing)
+                self.outgoing.clear()
+                await transport.send_locked(queued)
+            if data:
+                await transport.send_locked(data)
+        except TransportError as exc:
+            self.fail(Error.ERR_CONNECTION_ERROR, exc.record)
+            return False
+        finally:
+            gate.release()
+        return True
+
+    async def collect(self, n_bytes: int) -> bytes:
+        """Take exactly ``n_bytes`` received bytes, waiting for them (a ``get_data``).
+
+        Fewer come back only when the link failed, closed or read the peer's FIN first.
+        While collecting, the reader task pauses and this task receives itself
+        (:meth:`receive_direct`).  Cancelled, it puts what it took back in front of the
+        buffer, so the bytes stay readable in order.
+        """
+        while self.reading:
+            await self.changed.park()
+        buffer = self.buffer
+        if len(buffer) >= n_bytes:  # the common case: everything is there already
+            data = bytes(buffer[:n_bytes])
+            del buffer[:n_bytes]
+            self.room.unpark_all()
+            return data
+        self.reading = True
+        self.activity += 1
+        got = bytearray()
+        try:
+            while True:
+                take = min(len(buffer), n_bytes - len(got))
+                if take:
+                    got += buffer[:take]
+                    del buffer[:take]
+                    self.room.unpark_all()
+                if len(got) == n_bytes or self.failure is not None or self.eof or self.closed:
+                    return bytes(got)
+                if self.receiving:  # the reader task is receiving: it will wake us
+                    await self.changed.park()
+                else:  # it is paused while we read: receive here, without a task switch
+                    await self.receive_direct()
+        except BaseException:
+            buffer[:0] = got
+            raise
+        finally:
+            self.reading = False
+            self.activity += 1
+            self.room.unpark_all()  # the reader task resumes (see read_loop)
+            self.wake()
+
+    async def run(
+        self,
+        bound: socket.socket | None,
+        scope: Scope | None,
+        *,
+        buffer_size: int,
+        connect_timeout: float,
+        no_delay: bool,
+    ) -> None:
+        """The link's task: connect, then read and write until cancelled.  Never raises."""
+        try:
+            with self.scope:
+                if self.transport is None and not await self._open(
+                    bound, connect_timeout, no_delay
+                ):
+                    return
+                self.connected = True
+                self.wake()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self.write_loop)
+                    await self.read_loop(buffer_size)
+                    if self.failure is not None:
+                        nursery.cancel_scope.cancel()
+        finally:
+            if scope is not None:
+                scope.links.discard(self)
+            if bound is not None:
+                bound.close()
+            self.closed = True
+            if self.transport is not None:
+                with trio.CancelScope(shield=True):
+                    await self.transport.aclose()
+            self.wake()
+
+    async def _open(
+        self,
+        bound: socket.socket | None,
+        connect_timeout: float,  # the connect budget, applied with fail_after by connect()
+        no_delay: bool,
+    ) -> bool:
+        """Connect (``bound``: the socket ``bind()`` prepared); record a failure on the link."""
+        try:
+            if bound is None:
+                stream, ip, port = await connect(
+                    self.host, self.port, timeout=connect_timeout, no_delay=no_delay
+                )
+            else:
+                stream, ip, port = await connect_bound(
+                    bound, self.host, self.port, connect_timeout, no_delay
+                )
+        except TransportError as exc:
+            if exc.record.err_code == ErrorCode.RESOLVE_FAILED:
+                self.fail(Error.ERR_CANT_RESOLVE, exc.record)
+            else:
+                self.fail(Error.ERR_CONNECTION_ERROR, exc.record)
+            return False
+        self.ip, self.port = ip, port
+        self.local_port = local_port(stream)
+        self.transport = open_transport(stream)
+        return True
 
 
 def is_ip(host: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import logging
 import socket
@@ -13,6 +12,7 @@ from types import TracebackType
 
 import trio
 
+from ._accepting import RESOURCE_ERRNOS, RESOURCE_PAUSE
 from ._godot_errors import Error
 from ._godot_link import RECEIVE_BUFFER, Scope, warn
 from ._godot_tcp import StreamPeerTCP
@@ -31,11 +31,6 @@ log = logging.getLogger("trionet.godot")
 # backlog (the same size) holds the next ones, and past that new clients wait in SYN retries.
 # A game server that takes connections every frame never comes close to 128.
 MAX_PENDING = 128
-
-# Accept errors that mean "out of resources right now": wait a little and accept again,
-# instead of ending the listener (the same list trio's serve_listeners uses).
-_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
-_RESOURCE_PAUSE = 0.100
 
 
 class TCPServer:
@@ -231,9 +226,9 @@ class TCPServer:
                         return
                     # Out of descriptors or memory, or a connection reset while queued:
                     # either way, pause briefly (no busy loop) and accept again.
-                    level = logging.WARNING if exc.errno in _RESOURCE_ERRNOS else logging.INFO
+                    level = logging.WARNING if exc.errno in RESOURCE_ERRNOS else logging.INFO
                     log.log(level, "TCPServer: accept failed (%s), retrying", exc.strerror)
-                    await trio.sleep(_RESOURCE_PAUSE)
+                    await trio.sleep(RESOURCE_PAUSE)
                     continue
                 # trio turns Nagle off on every accepted socket; Godot leaves it on.
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, False)

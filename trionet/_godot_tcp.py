@@ -21,7 +21,7 @@ from types import TracebackType
 
 import trio
 
-from ._endpoints import connect, remote_address
+from ._endpoints import remote_address
 from ._events import ErrorCode, ErrorRecord
 from ._godot_errors import Error
 from ._godot_link import (
@@ -31,14 +31,12 @@ from ._godot_link import (
     Link,
     Scope,
     Status,
-    connect_bound,
     is_ip,
     local_port,
     warn,
 )
 from ._sockets import open_transport
 from ._streampeer import StreamPeer, _refuse
-from ._transport import TransportError
 from ._util import check_timeout, unwrap_body_error
 
 __all__ = ["StreamPeerTCP"]
@@ -322,40 +320,10 @@ class StreamPeerTCP(StreamPeer):
         link, error = await self._usable()
         if link is None:
             return error, b""
-        while link.reading:
-            await link.changed.park()
-        buffer = link.buffer
-        if len(buffer) >= n_bytes:  # the common case: everything is there already
-            data = bytes(buffer[:n_bytes])
-            del buffer[:n_bytes]
-            link.room.unpark_all()
+        data = await link.collect(n_bytes)
+        if len(data) == n_bytes:
             return Error.OK, data
-        link.reading = True
-        link.activity += 1
-        got = bytearray()
-        try:
-            while True:
-                take = min(len(buffer), n_bytes - len(got))
-                if take:
-                    got += buffer[:take]
-                    del buffer[:take]
-                    link.room.unpark_all()
-                if len(got) == n_bytes:
-                    return Error.OK, bytes(got)
-                if link.failure is not None or link.eof or link.closed:
-                    return self._ended(link), bytes(got)
-                if link.receiving:  # the reader task is receiving: it will wake us
-                    await link.changed.park()
-                else:  # it is paused while we read: receive here, without a task switch
-                    await link.receive_direct()
-        except BaseException:
-            buffer[:0] = got  # cancelled: the bytes stay readable, in order
-            raise
-        finally:
-            link.reading = False
-            link.activity += 1
-            link.room.unpark_all()  # the reader task resumes (see Link.read_loop)
-            link.wake()
+        return self._ended(link), data
 
     def get_partial_data(self, n_bytes: int) -> tuple[Error, bytes]:
         """Return up to ``n_bytes`` of the bytes received so far, without waiting.
@@ -397,24 +365,8 @@ class StreamPeerTCP(StreamPeer):
         link, error = await self._usable()
         if link is None:
             return error
-        transport = link.transport
-        assert transport is not None
-        if link.failure is not None or link.closed:
+        if link.failure is not None or link.closed or not await link.send_all(data):
             return self._ended(link)
-        gate = transport.gate
-        await gate.acquire()
-        try:
-            if link.outgoing:  # what put_partial_data queued goes first
-                queued = bytes(link.outgoing)
-                link.outgoing.clear()
-                await transport.send_locked(queued)
-            if data:
-                await transport.send_locked(data)
-        except TransportError as exc:
-            link.fail(Error.ERR_CONNECTION_ERROR, exc.record)
-            return self._ended(link)
-        finally:
-            gate.release()
         return Error.OK
 
     def put_partial_data(self, data: bytes | bytearray | memoryview) -> tuple[Error, int]:
@@ -497,46 +449,10 @@ class StreamPeerTCP(StreamPeer):
 
     async def _run(self, link: Link, bound: socket.socket | None) -> None:
         """The link's task: connect, then read and write until cancelled.  Never raises."""
-        try:
-            with link.scope:
-                if link.transport is None and not await self._open(link, bound):
-                    return
-                link.connected = True
-                link.wake()
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(link.write_loop)
-                    await link.read_loop(self._buffer_size)
-                    if link.failure is not None:
-                        nursery.cancel_scope.cancel()
-        finally:
-            scope = self._scope
-            if scope is not None:
-                scope.links.discard(link)
-            if bound is not None:
-                bound.close()
-            link.closed = True
-            if link.transport is not None:
-                with trio.CancelScope(shield=True):
-                    await link.transport.aclose()
-            link.wake()
-
-    async def _open(self, link: Link, bound: socket.socket | None) -> bool:
-        try:
-            if bound is None:
-                stream, ip, port = await connect(
-                    link.host, link.port, timeout=self._connect_timeout, no_delay=self._no_delay
-                )
-            else:
-                stream, ip, port = await connect_bound(
-                    bound, link.host, link.port, self._connect_timeout, self._no_delay
-                )
-        except TransportError as exc:
-            if exc.record.err_code == ErrorCode.RESOLVE_FAILED:
-                link.fail(Error.ERR_CANT_RESOLVE, exc.record)
-            else:
-                link.fail(Error.ERR_CONNECTION_ERROR, exc.record)
-            return False
-        link.ip, link.port = ip, port
-        link.local_port = local_port(stream)
-        link.transport = open_transport(stream)
-        return True
+        await link.run(
+            bound,
+            self._scope,
+            buffer_size=self._buffer_size,
+            connect_timeout=self._connect_timeout,
+            no_delay=self._no_delay,
+        )

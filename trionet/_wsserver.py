@@ -12,11 +12,11 @@ from typing import Any
 import trio
 
 from . import _endpoints, _wsbackground
+from ._accepting import AcceptingServer, ListenerOpener
 from ._handlers import (
     WEBSOCKET_SERVER_CALLBACKS,
     HandlerFailure,
 )
-from ._listener import AcceptingServer, ListenerOpener
 from ._util import check_bool, check_port
 from ._wsaccept import open_connection
 from ._wsconnection import WebSocketConnection

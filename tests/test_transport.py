@@ -309,3 +309,64 @@ def test_the_budget_counts_the_largest_websocket_read() -> None:
     from trionet._wsoptions import _RECEIVE_CHUNK  # sans-I/O: it cannot import the transport
 
     assert _RECEIVE_CHUNK == LARGE_RECEIVE_SIZE
+
+
+@pytest.mark.parametrize("misses", [RETRY_MISSES, RETRY_MISSES + 1, 2 * RETRY_PROBE - 1])
+async def test_a_quiet_connection_flushes_before_its_receive_without_a_pass(misses: int) -> None:
+    # Once the second look is left out, the receive after a flush waits at once: the
+    # flush's own pass of the scheduler would only delay that wait.
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        transport = SocketTransport(left, no_delay=True)
+        transport._misses = misses
+        assert transport.waits_at_once()
+        transport.pending += b"answer"
+        with trio.fail_after(10), trio.testing.assert_no_checkpoints():
+            await transport.flush_before_receive()
+        assert not transport.pending
+        assert right.recv(64) == b"answer"
+
+
+@pytest.mark.parametrize("misses", [0, RETRY_MISSES - 1, RETRY_PROBE, 2 * RETRY_PROBE])
+async def test_flush_before_receive_keeps_its_pass_while_the_second_look_pays(
+    misses: int,
+) -> None:
+    # Before RETRY_MISSES misses, and at every probe, the pass stays: it gives the peer
+    # time to answer before the receive looks.
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        transport = SocketTransport(left, no_delay=True)
+        transport._misses = misses
+        assert not transport.waits_at_once()
+        transport.pending += b"answer"
+        with trio.fail_after(10), trio.testing.assert_checkpoints():
+            await transport.flush_before_receive()
+        assert right.recv(64) == b"answer"
+
+
+async def test_a_quiet_flush_the_socket_cannot_take_at_once_still_sends_everything() -> None:
+    # The socket's buffer is full: flush_nowait writes part (or nothing), and the rest
+    # goes out as flush() sends it, waiting for room, in order.
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        right.setblocking(False)
+        transport = SocketTransport(left, no_delay=True)
+        transport._misses = RETRY_MISSES + 1
+        data = bytes(range(256)) * 8192  # 2 MiB: more than a socketpair buffers
+        transport.pending += data
+        received = bytearray()
+
+        async def drain() -> None:
+            while len(received) < len(data):
+                await trio.lowlevel.wait_readable(right)
+                received.extend(right.recv(1 << 16))
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain)
+                await transport.flush_before_receive()
+        assert not transport.pending
+        assert received == data

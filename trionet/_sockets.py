@@ -213,7 +213,7 @@ class SocketTransport(Transport):
         sock = self._sock
         misses = self._misses
         try:
-            if misses < RETRY_MISSES or misses % RETRY_PROBE == 0:
+            if not self.waits_at_once():
                 await trio.lowlevel.checkpoint()
                 try:
                     data = sock.recv(self._read_size)
@@ -245,6 +245,11 @@ class SocketTransport(Transport):
             raise _broken(exc, "receive") from exc
         self._sized(len(data))
         return data
+
+    def waits_at_once(self) -> bool:
+        """Whether the next receive that finds nothing leaves out its second look."""
+        misses = self._misses
+        return misses >= RETRY_MISSES and misses % RETRY_PROBE != 0
 
     def _sized(self, received: int) -> None:
         # A full read means more is probably waiting: the next one may take more.

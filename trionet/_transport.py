@@ -240,6 +240,14 @@ class Transport:
         corked, so that nothing it accepted waits for the task to come back.
         """
 
+    def waits_at_once(self) -> bool:
+        """Whether a receive that finds nothing will wait without looking again first.
+
+        The socket transport says so once its second look has stopped paying (a peer
+        that sends now and then); then nothing the peer sends can arrive before the wait.
+        """
+        return False
+
     # -- shared behaviour --------------------------------------------------------------
 
     async def receive(self, *, missed: bool = False) -> bytes:
@@ -326,6 +334,19 @@ class Transport:
         self.flush_nowait()
         if self.pending:
             await self.flush()
+
+    async def flush_before_receive(self) -> None:
+        """:meth:`flush`, for a caller whose next step is a :meth:`receive`.
+
+        The receive is a pass of the scheduler itself, so when it is going to wait
+        (:meth:`waits_at_once`) the write's own pass would only delay the wait, at the
+        price of one more turn of trio's run loop per message at low rates: what the
+        socket takes at once is written without it.  Otherwise the pass stays, because it
+        gives the peer time to answer before the receive looks.
+        """
+        if self.pending and self.waits_at_once():
+            self.flush_nowait()
+        await self.flush()
 
     async def flush(self) -> None:
         """Write what corked sends left in :attr:`pending` (kept if cancelled before)."""

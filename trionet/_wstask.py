@@ -262,8 +262,9 @@ async def _read_items(
         if queue is None:
             # Handler style: this chunk's answers are all there; send them now.  (In
             # the events() style the consumer has not run yet: the transport flushes
-            # before it waits for the peer, after the consumer had its turn.)
-            await transport.flush()
+            # before it waits for the peer, after the consumer had its turn.)  The
+            # receive that follows yields, so a quiet connection's write needs no pass.
+            await transport.flush_before_receive()
     return None
 
 

@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-pin", action="store_true", help="do not pin client and server to separate CPUs")
     add("--out", type=Path, default=DEFAULT_OUT, help=f"report directory ({DEFAULT_OUT})")
     add("--no-files", action="store_true", help="print the report only, write no files")
-    add("--json", type=Path, metavar="PATH", help="also write the JSON to PATH")
-    add("--plot", type=Path, metavar="PATH", help="also write the PNG plot to PATH")
+    each = " (--suite all: one per suite, PATH's name gets -ws, -tcp)"
+    add("--json", type=Path, metavar="PATH", help="also write the JSON to PATH" + each)
+    add("--plot", type=Path, metavar="PATH", help="also write the PNG plot to PATH" + each)
     add("--note", default="", help="a line added to the report (e.g. the machine's state)")
     add("--profile", choices=list(SERVERS), metavar="SERVER", help="profile SERVER instead")
     add(
@@ -233,6 +234,17 @@ def _metadata(args: argparse.Namespace, suite: str, baseline: str) -> dict[str, 
     }
 
 
+def for_suite(path: Path, suite: str, chosen: str) -> Path:
+    """Where ``--plot``/``--json`` go for ``suite``: as given, or suffixed under ``--suite all``.
+
+    With several suites in one run, each suite's file gets its name (``bench-ws.png``
+    becomes ``bench-ws-tcp.png`` and ``bench-ws-ws.png``) instead of overwriting the last.
+    """
+    if chosen != "all":
+        return path
+    return path.with_name(f"{path.stem}-{suite}{path.suffix}")
+
+
 def run_suite(args: argparse.Namespace, suite: str, log: Callable[[str], None]) -> bool:
     """Run one suite and write its report; returns whether every measurement succeeded."""
     defaults = SUITES[suite]
@@ -253,7 +265,7 @@ def run_suite(args: argparse.Namespace, suite: str, log: Callable[[str], None]) 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-{suite}"
     plots = [] if args.no_files else [args.out / f"{stamp}.png"]
     if args.plot is not None:
-        plots.append(args.plot)
+        plots.append(for_suite(args.plot, suite, args.suite))
     for path in plots:
         path.parent.mkdir(parents=True, exist_ok=True)
         text += "\n" + report.plot(results, workloads, metadata, path) + "\n"
@@ -265,7 +277,7 @@ def run_suite(args: argparse.Namespace, suite: str, log: Callable[[str], None]) 
         (args.out / f"{stamp}.json").write_text(data)
         log(f"report: {args.out / stamp}.md / .json")
     if args.json is not None:
-        args.json.write_text(data)
+        for_suite(args.json, suite, args.suite).write_text(data)
     return not any(s.failures for by in results.values() for s in by.values())
 
 

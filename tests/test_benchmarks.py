@@ -50,3 +50,15 @@ def test_client_masking_matches_rfc_6455() -> None:
     assert frame[0] == 0x81
     assert frame[1] == 0x80 | 5
     assert loadclient_ws.mask(frame[6:], frame[2:6]) == b"Hello"
+
+
+def test_plot_and_json_paths_get_the_suite_when_several_suites_run() -> None:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    path = Path("docs/_static/bench-ws.png")
+    assert run.for_suite(path, "ws", "ws") == path
+    assert run.for_suite(path, "ws", "all") == Path("docs/_static/bench-ws-ws.png")
+    assert run.for_suite(path, "tcp", "all") == Path("docs/_static/bench-ws-tcp.png")

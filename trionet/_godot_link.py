@@ -1,4 +1,4 @@
-"""The connection underneath a Godot ``StreamPeerTCP``: state, buffers and its two loops.
+"""The connection underneath a Godot ``StreamPeerTCP``: its state, buffers and task.
 
 A :class:`Link` is one connection attempt.  The network task writes what happened on it
 (connected, failed, the peer's FIN, bytes received); ``StreamPeerTCP`` shows those facts

@@ -244,7 +244,8 @@ class Transport:
         """Whether a receive that finds nothing will wait without looking again first.
 
         The socket transport says so once its second look has stopped paying (a peer
-        that sends now and then); then nothing the peer sends can arrive before the wait.
+        that sends now and then): the next receive that finds the socket empty goes
+        straight to trio's wait, which is itself a pass of the scheduler.
         """
         return False
 
